@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine with Python 3.11:
+#   make run   sets up .venv and runs the bundled default scenario
+#   make test  sets up .venv (with the torch extra) and runs every test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test setup setup-all bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.core: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# torch>=2.4 from the `real` extra; where pip is capped by a local constraints
+# file (as on our build machines) the capped release installs from local disk.
+$(VENV)/.all: $(VENV)/.core
+	$(BIN)/pip install --quiet -e '.[real,dev]'
+	touch $@
+
+setup: $(VENV)/.core
+setup-all: $(VENV)/.all
+
+run: $(VENV)/.core
+	$(BIN)/spotsim run scenarios/default.yaml --replications 200
+
+test: $(VENV)/.all
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.core
+	$(BIN)/python benchmarks/bench_run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info
