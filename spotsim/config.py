@@ -1,0 +1,406 @@
+"""Scenarios: layered YAML checked at the door, loaded into frozen dataclasses.
+
+Layers, later ones winning: built-in defaults <- cloud preset (from `cloud` and
+`gpu`) <- scenario file(s) (a file may name a base with `extends:`) <-
+`--set key=value`. Anything wrong is refused before a run starts with a
+ScenarioError naming the dotted key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import clouds
+from .errors import ScenarioError
+
+STRATEGY_NAMES = ("none", "fixed", "adaptive", "milestone", "young_daly")
+PATTERN_NAMES = ("none", "regular", "poisson", "bursty", "weibull", "trace")
+WAIT_KINDS = ("none", "fixed", "exponential", "trace")
+MAX_RATE_PER_H = 36000.0  # one preemption every 0.1 s of uptime: beyond any use
+
+
+def _spec(kind: str, *, lo=None, hi=None, lo_open=False, choices=None, optional=False, doc=""):
+    return {"kind": kind, "lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices,
+            "optional": optional, "doc": doc}
+
+
+def key(default, kind, **spec):
+    """A scenario field: its default and how a value is checked."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=_spec(kind, **spec))
+    return field(default=default, metadata=_spec(kind, **spec))
+
+
+@dataclass(frozen=True)
+class Job:
+    epochs: int = key(100, "int", lo=1, doc="epochs to train")
+    epoch_s: float = key(38.0, "seconds", lo=0, lo_open=True,
+                         doc="seconds per training epoch (study: ~38 s, FACTS.md)")
+    epoch_jitter: float = key(0.0, "number", lo=0, hi=5, doc="coefficient of variation of the epoch time")
+    eval_s: float = key(2.0, "seconds", lo=0, doc="seconds of validation after each epoch (assumed)")
+    step_s: float = key(0.1, "seconds", lo=0,
+                        doc="one training step; a notice waits for the current step to end")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    strategy: str = key("fixed", "choice", choices=STRATEGY_NAMES)
+    every_epochs: int | None = key(5, "int", lo=1, optional=True, doc="fixed: interval in epochs")
+    every_s: float | None = key(None, "seconds", lo=0, lo_open=True, optional=True,
+                                doc="fixed: interval in seconds of training")
+    write_s: float = key(3.0, "seconds", lo=0, doc="seconds a periodic checkpoint blocks training")
+    restore_s: float = key(5.0, "seconds", lo=0, doc="seconds to load a checkpoint when a VM starts")
+    emergency: bool = key(True, "bool", doc="save when the preemption notice arrives")
+    emergency_write_s: float | None = key(None, "seconds", lo=0, optional=True,
+                                          doc="seconds the emergency save takes (default write_s)")
+    prior_mtbf_s: float = key(3600.0, "seconds", lo=0, lo_open=True, doc="adaptive: MTBF before any preemption")
+    ema_alpha: float = key(0.3, "number", lo=0, lo_open=True, hi=1, doc="adaptive: EMA weight of a new uptime")
+    min_interval_s: float = key(60.0, "seconds", lo=0, lo_open=True, doc="adaptive: shortest interval")
+    max_interval_s: float = key(3600.0, "seconds", lo=0, lo_open=True, doc="adaptive: longest interval")
+
+    @property
+    def emergency_s(self) -> float:
+        return self.write_s if self.emergency_write_s is None else self.emergency_write_s
+
+
+@dataclass(frozen=True)
+class Interrupts:
+    pattern: str = key("poisson", "choice", choices=PATTERN_NAMES)
+    rate_per_h: float | None = key(3.0, "rate", lo=0, hi=MAX_RATE_PER_H, optional=True,
+                                   doc="mean preemptions per hour of VM uptime")
+    trace: str | None = key(None, "path", optional=True, doc="trace file (pattern trace)")
+    trace_convention: str = key("available", "choice", choices=("available", "preempted"))
+    trace_min_nodes: int = key(1, "int", lo=1, doc="trace: live instances the job needs")
+    burst_ratio: float = key(10.0, "number", lo=1, doc="bursty: burst rate / calm rate")
+    burst_fraction: float = key(0.1, "number", lo=0, lo_open=True, hi=0.999,
+                                doc="bursty: share of uptime spent in bursts")
+    burst_mean_s: float = key(900.0, "seconds", lo=0, lo_open=True, doc="bursty: mean burst length")
+    weibull_shape: float = key(0.7, "number", lo=0.05, hi=20, doc="weibull: shape k (<1 heavy-tailed)")
+
+
+@dataclass(frozen=True)
+class Vm:
+    startup_s: float = key(90.0, "seconds", lo=0,
+                           doc="grant to training code running; 80-120 s GPU boot (FACTS.md, third-party)")
+    notice_s: float = key(30.0, "seconds", lo=0, doc="preemption notice window (GCP 30, AWS 120, Azure 30)")
+    notice_reliability: float = key(1.0, "number", lo=0, hi=1,
+                                    doc="probability the notice reaches the job (FACTS.md: best effort)")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    wait: str = key("none", "choice", choices=WAIT_KINDS, doc="time until a new Spot VM is granted")
+    wait_s: float = key(0.0, "seconds", lo=0, doc="fixed wait, or the mean of an exponential one")
+
+
+@dataclass(frozen=True)
+class Prices:
+    spot_per_h: float = key(0.223, "price", lo=0, doc="Spot $/h")
+    ondemand_per_h: float = key(0.560, "price", lo=0, lo_open=True, doc="on-demand $/h")
+
+
+@dataclass(frozen=True)
+class Billing:
+    minimum_s: float = key(60.0, "seconds", lo=0)
+    increment_s: float = key(1.0, "seconds", lo=0)
+    free_if_preempted_within_s: float = key(0.0, "seconds", lo=0,
+                                            doc="AWS: a VM preempted within its first hour is free")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    a_max: float = key(0.64, "number", lo=0, hi=1, doc="plateau of validation accuracy")
+    a_0: float = key(0.01, "number", lo=0, hi=1, doc="accuracy before training (1/100 classes)")
+    tau_epochs: float = key(20.0, "number", lo=0, lo_open=True, doc="epochs to close 63% of the gap")
+    noise_sd: float = key(0.004, "number", lo=0, hi=0.5, doc="epoch-to-epoch noise")
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    time_slack: float = key(1.0, "number", lo=0, lo_open=True,
+                            doc="time break-even: Spot makespan = on-demand makespan x slack")
+
+
+SECTIONS = {"job": Job, "checkpoint": Checkpoint, "interrupts": Interrupts, "vm": Vm,
+            "capacity": Capacity, "prices": Prices, "billing": Billing, "accuracy": Accuracy,
+            "breakeven": Breakeven}
+TOP_LEVEL = {"name": _spec("str", optional=True), "description": _spec("str", optional=True),
+             "cloud": _spec("choice", choices=tuple(clouds.CLOUDS), optional=True),
+             "gpu": _spec("str", optional=True)}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully checked scenario. `to_dict()` gives back the layered values."""
+
+    name: str = "default"
+    description: str | None = None
+    cloud: str | None = "gcp"
+    gpu: str | None = "L4"
+    job: Job = field(default_factory=Job)
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
+    interrupts: Interrupts = field(default_factory=Interrupts)
+    vm: Vm = field(default_factory=Vm)
+    capacity: Capacity = field(default_factory=Capacity)
+    prices: Prices = field(default_factory=Prices)
+    billing: Billing = field(default_factory=Billing)
+    accuracy: Accuracy = field(default_factory=Accuracy)
+    breakeven: Breakeven = field(default_factory=Breakeven)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def get(self, dotted: str):
+        """The value at a dotted key, e.g. 'checkpoint.write_s'."""
+        obj: Any = self
+        for part in dotted.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def with_values(self, values: dict[str, Any], source: str = "--vary") -> "Scenario":
+        """A new scenario with dotted keys replaced, checked like any other layer."""
+        layer: dict = {}
+        for dotted, v in values.items():
+            _set_dotted(layer, dotted, v)
+        return build_scenario([("scenario", self.to_dict()), (source, layer)], known_complete=True)
+
+
+def all_keys() -> list[str]:
+    """Every dotted key a scenario may set."""
+    out = list(TOP_LEVEL)
+    for sec, cls in SECTIONS.items():
+        out += [f"{sec}.{f.name}" for f in fields(cls)]
+    return out
+
+
+# -- loading -------------------------------------------------------------------
+def load_scenario(paths=(), sets=(), *, defaults: bool = True) -> Scenario:
+    """Load scenario files (in order) and `--set key=value` strings into a Scenario."""
+    layers: list[tuple[str, dict]] = []
+    for p in paths:
+        layers += _file_layers(Path(p), seen=())
+    sets_layer: dict = {}
+    for item in sets:
+        dotted, value = parse_set(item)
+        _set_dotted(sets_layer, dotted, value)
+    if sets_layer:
+        layers.append(("--set", sets_layer))
+    if not any(name for name, _ in layers):
+        pass
+    scenario = build_scenario(layers)
+    if paths and not any("name" in layer for _, layer in layers):
+        scenario = dataclasses.replace(scenario, name=Path(paths[-1]).stem)
+    return scenario
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """'checkpoint.write_s=5' -> ('checkpoint.write_s', 5.0-ish), with a YAML-typed value."""
+    if "=" not in item:
+        raise ScenarioError(item, item, "expected --set key=value, e.g. --set checkpoint.write_s=5", "--set")
+    dotted, raw = item.split("=", 1)
+    dotted = dotted.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return dotted, value
+
+
+def _file_layers(path: Path, seen: tuple) -> list[tuple[str, dict]]:
+    if not path.is_file():
+        raise ScenarioError("scenario", str(path), "no such scenario file")
+    if path.resolve() in seen:
+        raise ScenarioError("extends", str(path), "scenario files extend each other in a loop")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError("scenario", str(path), f"malformed YAML at{where}: {problem}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ScenarioError("scenario", str(path), "a scenario file must be a YAML mapping of sections")
+    layers: list[tuple[str, dict]] = []
+    base = doc.pop("extends", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise ScenarioError("extends", base, "must be the path of another scenario file", str(path))
+        layers += _file_layers(path.parent / base, seen + (path.resolve(),))
+    trace = doc.get("interrupts", {}).get("trace") if isinstance(doc.get("interrupts"), dict) else None
+    if isinstance(trace, str) and not Path(trace).is_absolute():
+        candidate = path.parent / trace
+        # Relative to the scenario file; fall back to the working directory.
+        if candidate.exists() or not Path(trace).exists():
+            doc["interrupts"]["trace"] = str(candidate)
+    layers.append((str(path), doc))
+    return layers
+
+
+def _set_dotted(layer: dict, dotted: str, value) -> None:
+    parts = dotted.split(".")
+    node = layer
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(dotted, value, f"{part} is not a section")
+    node[parts[-1]] = value
+
+
+def _unknown(key_path: str, value, known, source):
+    close = difflib.get_close_matches(key_path.split(".")[-1], list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ScenarioError(key_path, value, f"unknown key{hint} Known here: {', '.join(known)}", source)
+
+
+def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False) -> Scenario:
+    """Merge layers over the defaults and the cloud preset, check, and freeze."""
+    merged: dict = {"name": "default", "description": None, "cloud": "gcp", "gpu": "L4"}
+    for sec, cls in SECTIONS.items():
+        merged[sec] = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                       for f in fields(cls)}
+    sources: dict[str, str] = {}
+    user_set: set[str] = set()
+    # First pass: structure and which cloud/gpu the user asks for.
+    for source, layer in layers:
+        if not isinstance(layer, dict):
+            raise ScenarioError("scenario", layer, "must be a mapping of sections", source)
+        for top, val in layer.items():
+            if top in TOP_LEVEL:
+                continue
+            if top not in SECTIONS:
+                _unknown(top, val, list(TOP_LEVEL) + list(SECTIONS), source)
+            if not isinstance(val, dict):
+                raise ScenarioError(top, val, "must be a mapping of keys (a section)", source)
+            allowed = [f.name for f in fields(SECTIONS[top])]
+            for k in val:
+                if k not in allowed:
+                    _unknown(f"{top}.{k}", val[k], allowed, source)
+    cloud, gpu = merged["cloud"], merged["gpu"]
+    for source, layer in layers:
+        cloud = layer.get("cloud", cloud)
+        gpu = layer.get("gpu", gpu)
+    _check_value("cloud", cloud, TOP_LEVEL["cloud"], "scenario")
+    preset = clouds.preset(cloud, gpu)
+    all_layers = ([("preset " + f"{cloud}/{gpu}", preset)] if not known_complete else []) + list(layers)
+    for source, layer in all_layers:
+        for top, val in layer.items():
+            if top in TOP_LEVEL:
+                merged[top] = val
+                sources[top] = source
+                if not source.startswith("preset"):
+                    user_set.add(top)
+                continue
+            for k, v in val.items():
+                merged[top][k] = v
+                sources[f"{top}.{k}"] = source
+                if not source.startswith("preset"):
+                    user_set.add(f"{top}.{k}")
+    # every_s set by the user without every_epochs: the default epoch interval yields.
+    ck = merged["checkpoint"]
+    if ck.get("every_s") is not None and "checkpoint.every_epochs" not in user_set:
+        ck["every_epochs"] = None
+    # Check every value.
+    for top, spec in TOP_LEVEL.items():
+        _check_value(top, merged[top], spec, sources.get(top))
+    built = {}
+    for sec, cls in SECTIONS.items():
+        kwargs = {}
+        for f in fields(cls):
+            dotted = f"{sec}.{f.name}"
+            kwargs[f.name] = _check_value(dotted, merged[sec][f.name], f.metadata, sources.get(dotted))
+        built[sec] = cls(**kwargs)
+    scenario = Scenario(name=str(merged["name"] or "scenario"), description=merged["description"],
+                        cloud=merged["cloud"], gpu=merged["gpu"], **built)
+    _check_combinations(scenario, sources, user_set, known_complete)
+    return scenario
+
+
+def _check_value(dotted: str, value, spec: dict, source):
+    kind = spec["kind"]
+    if value is None:
+        if spec["optional"]:
+            return None
+        raise ScenarioError(dotted, value, "a value is required here", source)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ScenarioError(dotted, value, "must be true or false", source)
+        return value
+    if kind in ("str", "path"):
+        if not isinstance(value, str) or not value:
+            raise ScenarioError(dotted, value, "must be a non-empty string", source)
+        return value
+    if kind == "choice":
+        if value not in spec["choices"]:
+            raise ScenarioError(dotted, value, f"must be one of {', '.join(map(str, spec['choices']))}", source)
+        return value
+    unit = {"seconds": "a number of seconds", "rate": "a rate in preemptions per hour",
+            "price": "a price in $/h", "int": "a whole number", "number": "a number"}[kind]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(dotted, value, f"must be {unit}", source)
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise ScenarioError(dotted, value, f"must be {unit}", source)
+        value = int(value)
+    else:
+        value = float(value)
+    if not math.isfinite(value):
+        raise ScenarioError(dotted, value, f"must be {unit}, finite", source)
+    lo, hi = spec["lo"], spec["hi"]
+    if lo is not None and (value < lo or (spec["lo_open"] and value == lo)):
+        rel = ">" if spec["lo_open"] else ">="
+        raise ScenarioError(dotted, value, f"must be {unit} {rel} {lo:g}", source)
+    if hi is not None and value > hi:
+        raise ScenarioError(dotted, value, f"must be {unit} <= {hi:g}", source)
+    return value
+
+
+def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complete: bool) -> None:
+    ck, it = s.checkpoint, s.interrupts
+    if ck.strategy == "fixed" and (ck.every_epochs is None) == (ck.every_s is None):
+        raise ScenarioError("checkpoint.every_epochs", ck.every_epochs,
+                            "strategy 'fixed' needs exactly one of checkpoint.every_epochs and "
+                            "checkpoint.every_s (set the other to null)", sources.get("checkpoint.every_s"))
+    if ck.min_interval_s > ck.max_interval_s:
+        raise ScenarioError("checkpoint.min_interval_s", ck.min_interval_s,
+                            f"must not exceed checkpoint.max_interval_s ({ck.max_interval_s:g})",
+                            sources.get("checkpoint.min_interval_s"))
+    rate = it.rate_per_h
+    if it.pattern == "none" and rate:
+        raise ScenarioError("interrupts.rate_per_h", rate,
+                            "pattern 'none' never preempts: set the rate to 0 or choose a pattern",
+                            sources.get("interrupts.rate_per_h"))
+    if it.pattern not in ("none", "trace") and rate is None:
+        raise ScenarioError("interrupts.rate_per_h", rate,
+                            f"pattern {it.pattern!r} needs a rate in preemptions per hour (0 or more)",
+                            sources.get("interrupts.rate_per_h"))
+    if it.pattern == "trace":
+        if it.trace is None:
+            raise ScenarioError("interrupts.trace", None, "pattern 'trace' needs the path of a trace file",
+                                sources.get("interrupts.pattern"))
+        if not Path(it.trace).is_file():
+            raise ScenarioError("interrupts.trace", it.trace,
+                                "no such trace file (a relative path is read from the scenario file's folder)",
+                                sources.get("interrupts.trace"))
+        if rate is not None and "interrupts.rate_per_h" not in user_set and not known_complete:
+            object.__setattr__(it, "rate_per_h", None)  # the trace's own rate unless the user scales it
+    if s.capacity.wait == "trace" and it.pattern != "trace":
+        raise ScenarioError("capacity.wait", "trace", "capacity from the trace needs interrupts.pattern: trace",
+                            sources.get("capacity.wait"))
+    if s.accuracy.a_0 > s.accuracy.a_max:
+        raise ScenarioError("accuracy.a_0", s.accuracy.a_0,
+                            f"must not exceed accuracy.a_max ({s.accuracy.a_max:g})", sources.get("accuracy.a_0"))
+    if s.cloud is not None and (s.cloud, s.gpu) not in clouds.PRICES and s.gpu is not None:
+        if not {"prices.spot_per_h", "prices.ondemand_per_h"} <= user_set and not known_complete:
+            raise ScenarioError("gpu", s.gpu,
+                                f"no {s.cloud} price for this GPU in the preset table; choose one of "
+                                f"{', '.join(clouds.gpus_for(s.cloud)) or '(none)'} or set prices.spot_per_h "
+                                f"and prices.ondemand_per_h", sources.get("gpu"))

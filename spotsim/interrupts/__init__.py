@@ -1,0 +1,34 @@
+"""Interrupt patterns, registered by name; one small module each."""
+from __future__ import annotations
+
+from .base import InterruptPattern, Preemption
+from .bursty import Bursty
+from .none import NoInterrupts
+from .poisson import Poisson
+from .regular import Regular
+from .trace import TraceReplay
+from .weibull import Weibull
+
+PATTERNS = {cls.name: cls for cls in (NoInterrupts, Regular, Poisson, Bursty, Weibull, TraceReplay)}
+
+
+def build_pattern(interrupts) -> InterruptPattern:
+    """The pattern a scenario's `interrupts` section describes."""
+    name, rate = interrupts.pattern, interrupts.rate_per_h
+    if name == "none" or (name != "trace" and not rate):
+        return NoInterrupts()
+    if name == "regular":
+        return Regular(rate)
+    if name == "poisson":
+        return Poisson(rate)
+    if name == "bursty":
+        return Bursty(rate, interrupts.burst_ratio, interrupts.burst_fraction, interrupts.burst_mean_s)
+    if name == "weibull":
+        return Weibull(rate, interrupts.weibull_shape)
+    if name == "trace":
+        return TraceReplay.from_file(interrupts.trace, interrupts.trace_convention,
+                                     interrupts.trace_min_nodes, rate or None)
+    raise KeyError(f"unknown interrupt pattern {name!r}; known: {', '.join(PATTERNS)}")
+
+
+__all__ = ["PATTERNS", "InterruptPattern", "Preemption", "build_pattern"]

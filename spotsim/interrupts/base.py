@@ -1,0 +1,59 @@
+"""What an interrupt pattern is: a sampler of VM uptimes ended by preemption.
+
+Shared by the simulator's preempter and real mode's injector. A pattern draws,
+lifetime after lifetime, how long a freshly granted VM runs before its
+preemption notice (`uptime_s`), and where it models capacity, how long capacity
+then stays away (`wait_s`, else None). Patterns are parameterised by their mean
+rate, so "preemptions per hour of VM uptime" means the same across patterns.
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Iterator, NamedTuple
+
+import numpy as np
+
+
+class Preemption(NamedTuple):
+    uptime_s: float
+    """VM uptime from grant to the preemption notice (inf: never preempted)."""
+    wait_s: float | None
+    """Time capacity stays away after the VM is off, if the pattern models it."""
+
+
+class InterruptPattern:
+    """Base class: subclasses set `name` and implement `uptimes` and `mean_interval_s`."""
+
+    name: ClassVar[str] = ""
+
+    @property
+    def mean_interval_s(self) -> float:
+        """Mean uptime between preemptions (inf when the pattern never preempts)."""
+        raise NotImplementedError
+
+    @property
+    def rate_per_h(self) -> float:
+        m = self.mean_interval_s
+        return 0.0 if math.isinf(m) else 3600.0 / m
+
+    def uptimes(self, rng: np.random.Generator) -> Iterator[float]:
+        """An endless stream of uptimes (seconds), drawn with `rng` only."""
+        raise NotImplementedError
+
+    def preemptions(self, rng: np.random.Generator) -> Iterator[Preemption]:
+        """An endless stream of preemptions; patterns that model capacity override this."""
+        for u in self.uptimes(rng):
+            yield Preemption(u, None)
+
+
+def batched(draw, batch: int = 64) -> Iterator[float]:
+    """Yield values from `draw(batch)` (a numpy sampler) one by one, refilling as needed.
+
+    Drawing in batches keeps the per-value cost low; the values are refused if
+    negative or NaN (a checked sampler, as in Ciw).
+    """
+    while True:
+        values = draw(batch)
+        if np.any(~(values >= 0)):
+            raise ValueError("sampler produced a negative or NaN time")
+        yield from values.tolist()
