@@ -346,20 +346,21 @@ def _check_value(dotted: str, value, spec: dict, source):
             "price": "a price in $/h", "int": "a whole number", "number": "a number"}[kind]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(dotted, value, f"must be {unit}", source)
+    given = value
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
-            raise ScenarioError(dotted, value, f"must be {unit}", source)
+            raise ScenarioError(dotted, given, f"must be {unit}", source)
         value = int(value)
     else:
         value = float(value)
     if not math.isfinite(value):
-        raise ScenarioError(dotted, value, f"must be {unit}, finite", source)
+        raise ScenarioError(dotted, given, f"must be {unit}, finite", source)
     lo, hi = spec["lo"], spec["hi"]
     if lo is not None and (value < lo or (spec["lo_open"] and value == lo)):
         rel = ">" if spec["lo_open"] else ">="
-        raise ScenarioError(dotted, value, f"must be {unit} {rel} {lo:g}", source)
+        raise ScenarioError(dotted, given, f"must be {unit} {rel} {lo:g}", source)
     if hi is not None and value > hi:
-        raise ScenarioError(dotted, value, f"must be {unit} <= {hi:g}", source)
+        raise ScenarioError(dotted, given, f"must be {unit} <= {hi:g}", source)
     return value
 
 

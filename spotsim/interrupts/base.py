@@ -32,7 +32,8 @@ class InterruptPattern:
         raise NotImplementedError
 
     @property
-    def rate_per_h(self) -> float:
+    def mean_rate_per_h(self) -> float:
+        """Mean preemptions per hour of uptime (0 when the pattern never preempts)."""
         m = self.mean_interval_s
         return 0.0 if math.isinf(m) else 3600.0 / m
 

@@ -1,0 +1,135 @@
+"""`spotsim` commands: thin wrappers that parse, delegate and print.
+
+Errors a user can act on (SpotsimError and its kinds) are shown as one line,
+never as a traceback.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import click
+
+from .config import load_scenario
+from .errors import SpotsimError
+from .events import EventLog
+from .model import simulate
+from .results import METRICS, summarise
+
+
+class SpotsimGroup(click.Group):
+    """A click group that turns SpotsimError into a one-line usage error."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SpotsimError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=SpotsimGroup)
+@click.version_option(package_name="spotsim")
+def main():
+    """What preemption costs training on Spot GPUs, and when Spot stops being worth it."""
+
+
+def load_or_fail(scenario_paths, sets):
+    """Load a scenario; any problem becomes a click error naming the key."""
+    try:
+        return load_scenario(list(scenario_paths), list(sets))
+    except SpotsimError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("scenario", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed; replication i uses (seed, i).")
+@click.option("--replications", "-n", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Independent runs to average, with 95% confidence intervals.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario key, e.g. --set checkpoint.write_s=10 (repeatable).")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False),
+              help="Write the JSONL event log of the run (of replication 0) to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def run(scenario, seed, replications, sets, events_path, as_json):
+    """Simulate SCENARIO (YAML files, later ones layered over earlier ones)."""
+    s = load_or_fail(scenario, sets)
+    results = []
+    for i in range(replications):
+        log = None
+        if events_path and i == 0:
+            try:
+                log = EventLog(events_path)
+            except OSError as exc:
+                raise click.ClickException(f"--events {events_path}: cannot write ({exc.strerror})") from None
+        try:
+            results.append(simulate(s, (seed, i), events=log))
+        finally:
+            if log is not None:
+                log.close()
+    if replications == 1:
+        out = results[0].metrics()
+    else:
+        out = summarise(results)
+    if as_json:
+        click.echo(json.dumps(out, allow_nan=False, default=_json_default))
+        return
+    click.echo(format_summary(s, out, replications))
+
+
+def _json_default(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return str(x)
+
+
+LABELS = {
+    "makespan_h": ("makespan", "h"), "billed_h": ("billed time", "h"), "cost_usd": ("Spot cost", "$"),
+    "ondemand_cost_usd": ("on-demand cost", "$"), "ondemand_makespan_h": ("on-demand makespan", "h"),
+    "savings_pct": ("savings vs on-demand", "%"), "time_ratio": ("makespan / on-demand", "x"),
+    "preemptions": ("preemptions", ""), "checkpoints": ("periodic checkpoints", ""),
+    "checkpoints_failed": ("periodic checkpoints cut off", ""), "emergency_ok": ("emergency saves kept", ""),
+    "emergency_failed": ("emergency saves lost", ""), "checkpoint_h": ("checkpoint time", "h"),
+    "lost_h": ("lost (redone) work", "h"), "restart_h": ("restarts (boot, restore, re-eval)", "h"),
+    "wait_h": ("capacity wait", "h"), "notice_idle_h": ("idle in notice windows", "h"),
+    "epochs_done": ("epochs done", ""), "final_accuracy": ("final accuracy", ""),
+}
+
+
+def format_summary(s, out: dict, replications: int) -> str:
+    """A readable table of the run's metrics (mean and 95% CI for replications)."""
+    head = (f"scenario {s.name}: {s.job.epochs} epochs x {s.job.epoch_s:g} s, strategy {s.checkpoint.strategy}, "
+            f"{s.interrupts.pattern} preemptions"
+            + (f" at {s.interrupts.rate_per_h:g}/h" if s.interrupts.rate_per_h else "")
+            + f", {s.cloud or 'custom'} {s.gpu or ''} (Spot ${s.prices.spot_per_h:g}/h, "
+              f"on-demand ${s.prices.ondemand_per_h:g}/h)")
+    lines = [head, f"{replications} replication(s)" + ("" if replications == 1 else ", mean [95% CI]")]
+    for k in METRICS:
+        label, unit = LABELS[k]
+        v = out[k]
+        if isinstance(v, dict):
+            lo, hi = v["ci95"]
+            text = f"{_fmt(v['mean'])} [{_fmt(lo)}, {_fmt(hi)}]"
+        else:
+            text = _fmt(v)
+        lines.append(f"  {label:<30} {text} {unit}".rstrip())
+    if isinstance(out.get("unfinished"), int) and out["unfinished"]:
+        lines.append(f"  note: {out['unfinished']} run(s) stopped early: preemptions made them hopeless")
+    elif out.get("finished") is False:
+        lines.append("  note: the run stopped early: preemptions made it hopeless")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
