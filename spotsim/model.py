@@ -233,7 +233,9 @@ class Job:
                     yield env.timeout(startup)
                 self._account_startup(life, startup)
                 self.emit("process_start", env.now, lifetime=life)
-                if self.durable is not None:
+                if self.durable is None:
+                    self._restart_from_scratch()
+                else:
                     phase, phase_start = RESTORE, env.now
                     if restore > 0:
                         yield env.timeout(restore)
@@ -293,6 +295,13 @@ class Job:
             self.first_startup += seconds
         else:
             self.t["startup"] += seconds
+
+    def _restart_from_scratch(self) -> None:
+        """No checkpoint survives: the job starts again at epoch 0."""
+        st = self.state
+        st.epoch, st.train_s_since_checkpoint, st.last_val_acc = 0, 0.0, None
+        self.into, self.best = 0.0, None
+        self.work_at_durable = self.work
 
     def _restore(self) -> None:
         e, into, best, last = self.durable
@@ -360,6 +369,7 @@ class Job:
                 self.emit("checkpoint", now + window, kind="emergency", ok=False, epoch=position,
                           seconds=spent, stall_s=spent)
         self.lost.append(lost)
+        self.work_at_durable = self.work  # what was lost is gone: the next lifetime resumes from `durable`
         self.t["notice_idle"] += max(0.0, window - used)
         self.emit("process_exit", now + min(used, window), lifetime=life,
                   code=0 if delivered else 143)
