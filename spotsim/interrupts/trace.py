@@ -51,12 +51,18 @@ class TraceReplay(InterruptPattern):
         ends = s[1:] + (end,)
         return s, c, ends
 
+    def cyclic_drops(self) -> int:
+        """Preemptions per cycle of the replay: those of one pass plus a drop at the wrap-around."""
+        c = self.series.counts
+        wrap = 1 if self.drops() > 0 and c[0] < c[-1] and c[-1] >= self.min_nodes else 0
+        return self.drops() + wrap
+
     @property
     def mean_interval_s(self) -> float:
-        """Available (up) time per preemption over the trace, divided by `scale`."""
+        """Available (up) time per preemption over one replay cycle, divided by `scale`."""
         s, c, ends = self._segments()
         up = sum(e - a for a, e, n in zip(s, ends, c) if n >= self.min_nodes)
-        n = self.drops()
+        n = self.cyclic_drops()
         return math.inf if n == 0 else up / n / self.scale
 
     # -- replay -----------------------------------------------------------------
