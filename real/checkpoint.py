@@ -1,0 +1,240 @@
+"""Checkpoint files that are either complete and verified, or ignored.
+
+A checkpoint is two files in one directory: `ckpt-NNNNNN.pt` (a torch.save of
+plain state dicts, all tensors on the CPU) and its manifest `ckpt-NNNNNN.json`
+(bytes, sha256, position). Each is written to a temporary name, flushed,
+fsynced and renamed, then the directory is fsynced; the manifest goes last and
+is the completion marker (as torchtitan's). Resume takes the newest checkpoint
+whose manifest exists and whose file has the manifest's size and checksum;
+others are skipped with a warning. The last `keep` (>= 2) are kept, since the
+newest may be the one being written when the machine dies.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import faults
+
+log = logging.getLogger("real.checkpoint")
+
+CHECKPOINT_SCHEMA = 1
+_NAME = re.compile(r"^ckpt-(\d{6})\.(pt|json)$")
+_CHUNK = 4 << 20
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be made durable; the previous ones are untouched."""
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    bytes: int
+    seconds: float
+    """Serialise + write + fsync + rename, as measured by the writer."""
+    wall_done: float
+    """Unix time at which the checkpoint became durable."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    payload: dict
+    path: str
+    manifest: dict
+    skipped: list
+    """(file name, reason) of newer checkpoints that were not valid."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CheckpointStore:
+    """The checkpoint directory of one run."""
+
+    def __init__(self, directory: str | os.PathLike, keep: int = 3):
+        if keep < 2:
+            raise ValueError("keep must be at least 2: the newest checkpoint may be half written")
+        self.dir = Path(directory)
+        self.keep = keep
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._writes = 0
+
+    # -- writing -----------------------------------------------------------------
+    def remove_temporaries(self) -> list[str]:
+        """Delete leftovers of writes that never finished (a killed process)."""
+        gone = []
+        for p in self.dir.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+            gone.append(p.name)
+        return gone
+
+    def _seqs(self) -> list[int]:
+        seqs = set()
+        for p in self.dir.iterdir():
+            m = _NAME.match(p.name)
+            if m:
+                seqs.add(int(m.group(1)))
+        return sorted(seqs)
+
+    def _write_file(self, final: Path, data: bytes | memoryview, slow_s: float = 0.0) -> None:
+        tmp = self.dir / f".{final.name}.tmp"
+        fail_at = None
+        if faults.get("enospc_on_write") == self._writes and final.suffix == ".pt":
+            fail_at = len(data) // 2
+        chunks = max(1, -(-len(data) // _CHUNK))
+        try:
+            with open(tmp, "wb") as fh:
+                view = memoryview(data)
+                for i in range(0, len(data), _CHUNK):
+                    if fail_at is not None and i + _CHUNK > fail_at:
+                        fh.write(view[i:fail_at])
+                        fh.flush()
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+                    fh.write(view[i:i + _CHUNK])
+                    if slow_s:
+                        time.sleep(slow_s / chunks)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def write(self, payload: dict, meta: dict) -> Written:
+        """Serialise `payload` (CPU tensors) and make it durable; prune old ones.
+
+        Raises CheckpointWriteError (with the OS reason) if any step fails, after
+        removing what it wrote; the previous checkpoints stay valid.
+        """
+        import torch
+
+        self._writes += 1
+        t0 = time.perf_counter()
+        seq = (self._seqs() or [0])[-1] + 1
+        pt = self.dir / f"ckpt-{seq:06d}.pt"
+        try:
+            buf = io.BytesIO()
+            torch.save(payload, buf)
+            data = buf.getbuffer()
+            digest = hashlib.sha256(data).hexdigest()
+            self._write_file(pt, data, faults.get("slow_write_s"))
+            manifest = {"schema": CHECKPOINT_SCHEMA, "file": pt.name, "bytes": len(data), "sha256": digest,
+                        "wall": time.time(), **meta}
+            self._write_file(pt.with_suffix(".json"), json.dumps(manifest, indent=1).encode())
+            _fsync_dir(self.dir)
+        except OSError as exc:
+            pt.unlink(missing_ok=True)
+            reason = exc.strerror or str(exc)
+            raise CheckpointWriteError(exc.errno, f"could not write checkpoint {pt}: {reason}"
+                                       f" (errno {errno.errorcode.get(exc.errno, exc.errno)}); "
+                                       f"previous checkpoints are kept") from exc
+        seconds = time.perf_counter() - t0
+        self._prune()
+        return Written(str(pt), len(data), seconds, time.time())
+
+    def _prune(self) -> None:
+        valid = [s for s in self._seqs() if (self.dir / f"ckpt-{s:06d}.json").exists()]
+        for s in valid[:-self.keep]:
+            for suffix in (".json", ".pt"):  # manifest first: a half-pruned one is simply invalid
+                (self.dir / f"ckpt-{s:06d}{suffix}").unlink(missing_ok=True)
+
+    # -- reading -----------------------------------------------------------------
+    def verify(self, seq: int) -> tuple[dict | None, bytes | None, str]:
+        """(manifest, file bytes, "") if checkpoint `seq` is complete and intact, else a reason."""
+        pt, js = self.dir / f"ckpt-{seq:06d}.pt", self.dir / f"ckpt-{seq:06d}.json"
+        if not js.exists():
+            return None, None, "no manifest (the write never completed)"
+        try:
+            manifest = json.loads(js.read_text())
+            size, digest = int(manifest["bytes"]), manifest["sha256"]
+        except (ValueError, KeyError, TypeError):
+            return None, None, "unreadable manifest"
+        if not pt.exists():
+            return None, None, "the checkpoint file is missing"
+        data = pt.read_bytes()
+        if len(data) != size:
+            return None, None, f"truncated: {len(data)} bytes, the manifest says {size}"
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None, None, "checksum mismatch: the file is corrupt"
+        return manifest, data, ""
+
+    def load_latest(self) -> Loaded | None:
+        """The newest valid checkpoint (tensors on the CPU), or None; warns about skipped ones."""
+        import torch
+
+        skipped = []
+        for seq in reversed(self._seqs()):
+            name = f"ckpt-{seq:06d}.pt"
+            manifest, data, why = self.verify(seq)
+            if manifest is not None:
+                try:
+                    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+                except Exception as exc:  # a checksum-valid file that torch cannot read
+                    why = f"unloadable: {exc}"
+                else:
+                    if payload.get("schema") != CHECKPOINT_SCHEMA:
+                        why = f"checkpoint schema {payload.get('schema')!r}, this code reads {CHECKPOINT_SCHEMA}"
+                    else:
+                        return Loaded(payload, str(self.dir / name), manifest, skipped)
+            log.warning("skipping checkpoint %s: %s", name, why)
+            skipped.append((name, why))
+        return None
+
+
+def to_cpu(obj):
+    """A deep copy of a state-dict tree with every tensor copied to CPU memory."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+class AsyncWriter:
+    """Writes snapshots in one background thread; at most one write in flight."""
+
+    def __init__(self, store: CheckpointStore):
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-writer")
+        self.pending: Future | None = None
+        self.pending_meta: dict | None = None
+
+    def submit(self, payload: dict, meta: dict) -> None:
+        self.pending = self._pool.submit(self.store.write, payload, meta)
+        self.pending_meta = meta
+
+    def done(self) -> bool:
+        return self.pending is not None and self.pending.done()
+
+    def join(self):
+        """Wait for the write in flight; returns (meta, Written or the exception), or None."""
+        if self.pending is None:
+            return None
+        fut, meta = self.pending, self.pending_meta
+        self.pending = self.pending_meta = None
+        try:
+            return meta, fut.result()
+        except Exception as exc:
+            return meta, exc
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

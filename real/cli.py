@@ -1,0 +1,179 @@
+"""`real` commands: run (supervisor + trainers) and summary. Thin: parse, check, delegate."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from spotsim.config import Checkpoint, Interrupts
+from spotsim.errors import SpotsimError
+from spotsim.interrupts import PATTERNS, build_pattern
+from spotsim.strategies import STRATEGIES
+
+from . import data
+from .runconfig import RunConfig
+
+_RATE = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(?:/\s*(h|hr|hour|min|m|s))?\s*$")
+_PER = {None: 1.0, "h": 1.0, "hr": 1.0, "hour": 1.0, "min": 60.0, "m": 60.0, "s": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """'6/h' (or '6', '0.5/min', '0.01/s') -> preemptions per hour; refuses negatives."""
+    m = _RATE.match(text or "")
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a rate; write it as preemptions per hour, e.g. 6/h",
+                                 param_hint="--rate")
+    rate = float(m.group(1)) * _PER[m.group(2)]
+    if rate < 0 or not math.isfinite(rate):
+        raise click.BadParameter(f"{text!r}: a preemption rate cannot be negative; use 0 for none",
+                                 param_hint="--rate")
+    return rate
+
+
+def _check_out(out: Path) -> None:
+    if (out / "events.jsonl").exists():
+        raise click.BadParameter(f"{out} already holds a run (events.jsonl); choose a new directory",
+                                 param_hint="--out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write to {out}: {exc.strerror or exc}", param_hint="--out") from None
+
+
+@click.group()
+def main():
+    """Real mode: really preempted training with checkpoints, measured."""
+
+
+@main.command()
+@click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="fixed", show_default=True,
+              help="checkpoint strategy (spotsim.strategies)")
+@click.option("--every-epochs", type=click.IntRange(min=1), help="fixed: checkpoint every N epochs (default 5)")
+@click.option("--every-s", type=click.FloatRange(min=0, min_open=True), help="fixed: every T seconds of training")
+@click.option("--emergency/--no-emergency", default=True, show_default=True,
+              help="write an emergency checkpoint on SIGTERM")
+@click.option("--write-s", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="adaptive/young_daly: checkpoint write time assumed before one is measured")
+@click.option("--prior-mtbf-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True)
+@click.option("--ema-alpha", type=click.FloatRange(min=0, max=1, min_open=True), default=0.3, show_default=True)
+@click.option("--min-interval-s", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--max-interval-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True)
+@click.option("--keep", type=click.IntRange(min=2), default=3, show_default=True, help="checkpoints kept (>= 2)")
+@click.option("--async-checkpoint", is_flag=True, help="copy to CPU memory, write in a background thread")
+@click.option("--interrupts", "pattern", type=click.Choice(sorted(PATTERNS)), default="poisson", show_default=True)
+@click.option("--rate", default="0/h", show_default=True, help="mean preemptions per hour of uptime, e.g. 6/h")
+@click.option("--trace", type=click.Path(dir_okay=False), help="trace file for --interrupts trace")
+@click.option("--burst-ratio", type=click.FloatRange(min=1), default=10.0, show_default=True)
+@click.option("--burst-fraction", type=click.FloatRange(min=0, max=0.999, min_open=True), default=0.1,
+              show_default=True)
+@click.option("--burst-mean-s", type=click.FloatRange(min=0, min_open=True), default=900.0, show_default=True)
+@click.option("--weibull-shape", type=click.FloatRange(min=0.05, max=20), default=0.7, show_default=True)
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="seconds from SIGTERM to SIGKILL (GCP: 30)")
+@click.option("--restart-delay", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="seconds between a trainer's end and the next one's start")
+@click.option("--epochs", type=click.IntRange(min=1), required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="run directory")
+@click.option("--dataset", type=click.Choice(["cifar100", "synthetic"]), default="cifar100", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default="data", show_default=True)
+@click.option("--download", is_flag=True, help="download CIFAR-100 into --data-root if missing")
+@click.option("--max-samples", type=click.IntRange(min=1), help="use only the first N training images")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--model", type=click.Choice(["resnet50", "resnet18"]), default="resnet50", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate (0.1 x batch/128)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads per trainer")
+@click.option("--deterministic", is_flag=True, help="deterministic kernels (bit-exact resume on CPU)")
+@click.option("--max-lifetimes", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--quiet", is_flag=True, help="print only the summary")
+def run(strategy, every_epochs, every_s, emergency, write_s, prior_mtbf_s, ema_alpha, min_interval_s,
+        max_interval_s, keep, async_checkpoint, pattern, rate, trace, burst_ratio, burst_fraction, burst_mean_s,
+        weibull_shape, grace, restart_delay, epochs, out, dataset, data_root, download, max_samples, device,
+        model, batch_size, lr, seed, threads, deterministic, max_lifetimes, quiet):
+    """Train with real preemptions: SIGTERM at times drawn from --interrupts, SIGKILL after --grace."""
+    from .supervisor import RunFailed, Supervisor
+
+    rate_per_h = parse_rate(rate)
+    if strategy == "fixed" and every_epochs and every_s:
+        raise click.UsageError("give --every-epochs or --every-s, not both")
+    if every_s is not None:
+        every_epochs = None
+    elif every_epochs is None:
+        every_epochs = 5
+    ckpt = dict(strategy=strategy, every_epochs=every_epochs, every_s=every_s, write_s=write_s,
+                emergency=emergency, prior_mtbf_s=prior_mtbf_s, ema_alpha=ema_alpha,
+                min_interval_s=min_interval_s, max_interval_s=max_interval_s)
+    Checkpoint(**ckpt)
+    if pattern == "trace" and not trace:
+        raise click.UsageError("--interrupts trace needs --trace FILE")
+    try:
+        pat = build_pattern(Interrupts(pattern=pattern, rate_per_h=rate_per_h or None, trace=trace,
+                                       burst_ratio=burst_ratio, burst_fraction=burst_fraction,
+                                       burst_mean_s=burst_mean_s, weibull_shape=weibull_shape))
+    except SpotsimError as exc:
+        raise click.UsageError(str(exc)) from None
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise click.BadParameter("no CUDA device is visible; use --device cpu or auto", param_hint="--device")
+    if dataset == "cifar100" and not data.cifar_present(data_root):
+        if not download:
+            raise click.UsageError(data.missing_message(data_root))
+        try:
+            data.download_cifar(data_root)
+        except Exception as exc:  # no network, disk full, ...
+            raise click.ClickException(f"could not download CIFAR-100 into {data_root}: {exc}. "
+                                       f"Use --dataset synthetic to run without it.") from None
+    _check_out(out)
+    cfg = RunConfig(out=str(out.resolve()), epochs=epochs, model=model, dataset=dataset,
+                    data_root=str(Path(data_root).resolve()), max_samples=max_samples, device=device,
+                    batch_size=batch_size, lr=lr, seed=seed, threads=threads, deterministic=deterministic,
+                    checkpoint=ckpt, keep=keep, async_checkpoint=async_checkpoint, rate_per_h=rate_per_h)
+    try:
+        cfg.strategy()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s real.supervisor %(levelname)s %(message)s")
+    sup = Supervisor(cfg, pat, seed, grace, restart_delay, max_lifetimes,
+                     env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                         filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))})
+    try:
+        outcome = sup.run()
+    except RunFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    from .summary import format_summary, summarize
+
+    click.echo(format_summary(summarize(out)))
+    if outcome.interrupted:
+        click.echo("interrupted: the run stopped before all epochs were done", err=True)
+        sys.exit(130)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def summary(run_dir, as_json):
+    """Print the measured figures of a run directory (or its events.jsonl)."""
+    from .summary import format_summary, summarize
+
+    try:
+        s = summarize(run_dir)
+    except SpotsimError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(s, indent=1) if as_json else format_summary(s))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Measured figures of one real run, computed from its events.jsonl."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from spotsim.events import read_events
+
+
+def _stats(values) -> dict | None:
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return None
+    return {"n": len(v), "mean": statistics.fmean(v), "median": statistics.median(v), "min": min(v), "max": max(v)}
+
+
+def summarize(run_dir: str | Path) -> dict:
+    """The figures `real summary` prints: a dict of plain numbers (None where not measured).
+
+    - epoch_train_s: training seconds of epochs trained in one piece (no restart inside);
+    - checkpoint_{write,stall}_s, checkpoint_mb: periodic and emergency saves that succeeded;
+    - restore_s: resumes that loaded a checkpoint; cold_start_s: trainer spawn to first step;
+    - notice_to_durable_s: per preemption, SIGTERM to the state being durable (an emergency
+      save finishing, or at once if nothing was new); None where the work was lost;
+    - lost_epochs / lost_s per preemption: position at the notice minus where the next
+      lifetime resumed, in epochs and in seconds of training (x the median epoch time).
+    """
+    path = Path(run_dir)
+    events = read_events(path / "events.jsonl" if path.is_dir() else path)
+    by = lambda name: [e for e in events if e["event"] == name]
+    start = next(iter(by("run_start")), {})
+    end = next(iter(by("run_end")), None)
+    epochs = by("epoch_end")
+    whole = [e["train_s"] for e in epochs if not e.get("split")]
+    ckpts = [e for e in by("checkpoint") if e["ok"]]
+    resumes = by("resume")
+    received = by("preempt_notice")
+    sent = [e for e in received if e["direction"] == "sent"]
+    received = [e for e in received if e["direction"] == "received"]
+    emergency = {e.get("lifetime"): e for e in ckpts if e["kind"] == "emergency"}
+
+    epoch_med = statistics.median(whole) if whole else None
+    latency, lost_epochs = [], []
+    resume_by_lifetime = {e["lifetime"]: e for e in resumes}
+    for r in received:
+        lt = r["lifetime"]
+        if r.get("action") == "already_durable":
+            latency.append(r.get("noticed_s", 0.0))
+        elif lt in emergency:
+            latency.append(emergency[lt].get("notice_to_durable_s"))
+        nxt = resume_by_lifetime.get(lt + 1)
+        if nxt is not None and r.get("position") is not None:
+            lost_epochs.append(max(0.0, r["position"] - nxt["from_epoch"]))
+    return {
+        "run": str(run_dir),
+        "strategy": start.get("strategy"), "pattern": start.get("pattern"), "rate_per_h": start.get("rate_per_h"),
+        "model": start.get("model"), "dataset": start.get("dataset"), "async_checkpoint": start.get("async_checkpoint"),
+        "epochs_requested": start.get("epochs"),
+        "epochs_done": max((e["epoch"] for e in epochs), default=0),
+        "completed": end.get("completed") if end else None,
+        "wall_s": end.get("makespan_s") if end else (events[-1]["t"] if events else None),
+        "lifetimes": len(by("vm_start")),
+        "preemptions": len(sent),
+        "kills": len(by("kill")),
+        "final_val_acc": epochs[-1]["val_acc"] if epochs else None,
+        "epoch_train_s": _stats(whole),
+        "epoch_eval_s": _stats(e["eval_s"] for e in epochs),
+        "checkpoints_periodic": sum(1 for e in ckpts if e["kind"] == "periodic"),
+        "checkpoints_emergency": sum(1 for e in ckpts if e["kind"] == "emergency"),
+        "checkpoints_failed": sum(1 for e in by("checkpoint") if not e["ok"]),
+        "checkpoint_write_s": _stats(e["seconds"] for e in ckpts),
+        "checkpoint_stall_s": _stats(e.get("stall_s") for e in ckpts),
+        "checkpoint_mb": _stats(e["bytes"] / 1e6 for e in ckpts if e.get("bytes") is not None),
+        "restore_s": _stats(e["restore_s"] for e in resumes if e.get("checkpoint")),
+        "cold_start_s": _stats(e.get("cold_start_s") for e in resumes),
+        "notice_to_durable_s": _stats(latency),
+        "lost_epochs_per_preemption": _stats(lost_epochs),
+        "lost_s_per_preemption": _stats(x * epoch_med for x in lost_epochs) if epoch_med else None,
+        "capacity_wait_s": sum(e["wait_s"] for e in by("capacity_back")),
+    }
+
+
+def format_summary(s: dict) -> str:
+    """Lines of `name: value` for people; statistics as mean (median, min-max, n)."""
+    lines = []
+    for k, v in s.items():
+        if isinstance(v, dict):
+            v = (f"{v['mean']:.4g} (median {v['median']:.4g}, {v['min']:.4g}-{v['max']:.4g}, n={v['n']})")
+        elif isinstance(v, float):
+            v = f"{v:.4g}"
+        elif v is None:
+            v = "-"
+        lines.append(f"{k}: {v}")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Trainer process entry: `python -m real.train RUN_JSON --lifetime N`.
+
+The SIGTERM handler is installed before torch is even imported, so a notice that
+arrives during start-up is seen; it only records when it came and in which
+phase (start-up, restore, train, eval, checkpoint). The training loop acts on
+it between steps. Exit codes: real/exitcodes.py.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+
+class Notice:
+    """The preemption notice as the trainer sees it: set by the signal handler only."""
+
+    def __init__(self):
+        self.received_wall: float | None = None
+        self.phase = "startup"
+        self.phase_at_receipt: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.received_wall is not None
+
+    def handler(self, signum, frame) -> None:
+        if self.received_wall is None:
+            self.received_wall = time.time()
+            self.phase_at_receipt = self.phase
+
+
+def main(argv: list[str] | None = None) -> int:
+    notice = Notice()
+    signal.signal(signal.SIGTERM, notice.handler)
+    import argparse
+    import logging
+    import os
+
+    p = argparse.ArgumentParser(prog="python -m real.train")
+    p.add_argument("run_json")
+    p.add_argument("--lifetime", type=int, default=1)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s real.train[{os.getpid()}] %(levelname)s %(message)s")
+    spawn_wall = float(os.environ.get("SPOTSIM_REAL_SPAWN_WALL") or time.time())
+    from .runconfig import RunConfig
+    from .trainer import Trainer
+
+    cfg = RunConfig.load(args.run_json)
+    return Trainer(cfg, args.lifetime, notice, spawn_wall).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
