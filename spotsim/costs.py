@@ -62,3 +62,100 @@ def expected_time_to_complete(duration_s: float, mtbf_s: float, restart_s: float
     """
     m = mtbf_s
     return m * math.exp(restart_s / m) * math.expm1(duration_s / m)
+
+
+# -- the renewal expectation of a Spot run (emergency saves that always fit) ---
+def renewal_expected_makespan(work_s: float, startup_s: float, restore_s: float, notice_s: float,
+                              rate_per_h: float) -> float:
+    """Expected makespan (= billed seconds) of a Spot run under the renewal model.
+
+    Assumptions, matching the simulator's rules in that case (model.py): Poisson
+    preemptions at `rate_per_h` per hour of VM uptime (rate l per second below),
+    strategy `none`, emergency saves always delivered and always fitting in the
+    notice window, no capacity wait, step_s = 0 and eval_s = 0 (so `work_s` is
+    epochs x epoch_s and training in flight is kept to the second), and
+    continuous billing (minimum_s = increment_s = 0, nothing free), so billed
+    time equals makespan.
+
+    Derivation. A lifetime is granted, pays a set-up of length d (start-up S,
+    plus restore R once a checkpoint exists), then trains until the job ends or
+    the notice arrives; the VM stays on for the notice window N either way the
+    notice finds it.
+
+    1. *Set-up phases.* An attempt at a set-up of length d survives with
+       probability p = e^(-l d). A failed attempt lasts U + N with U the uptime
+       given U < d: E[U | U < d] = 1/l - d p / (1 - p). Failed attempts before
+       the first success are geometric with mean (1 - p)/p = e^(l d) - 1. A
+       failed set-up leaves nothing new to save, so the next attempt has the
+       same d. Expected time to get through a set-up, the successful attempt
+       included: (e^(l d) - 1)(1/l - d/(e^(l d) - 1) + N) + d
+       = (e^(l d) - 1)(1/l + N).
+    2. *Training.* Given a lifetime survived its set-up, its remaining uptime
+       is again exponential (memorylessness), and every second trained is kept
+       by the emergency save. So the notices that strike during training form
+       a Poisson process of rate l on the work axis: their number K over the
+       job's `work_s` = W seconds has E[K] = l W.
+    3. *Each such notice* costs the window N, then a set-up with restore,
+       d = S + R (a checkpoint now exists).
+
+    Summing, E[makespan] = (e^(l S) - 1)(1/l + N) + W
+    + l W [N + (e^(l (S+R)) - 1)(1/l + N)], which tends to S + W (the
+    on-demand makespan) as l -> 0.
+    """
+    lam = rate_per_h / 3600.0
+    work = float(work_s)
+    if lam <= 0:
+        return startup_s + work
+
+    def setup(d: float) -> float:
+        x = lam * d
+        return math.inf if x > 700.0 else math.expm1(x) * (1.0 / lam + notice_s)
+
+    return setup(startup_s) + work + lam * work * (notice_s + setup(startup_s + restore_s))
+
+
+def renewal_expected_cost(work_s: float, startup_s: float, restore_s: float, notice_s: float,
+                          rate_per_h: float, spot_per_h: float) -> float:
+    """Expected Spot cost ($) under the renewal model: billed time x Spot price.
+
+    See renewal_expected_makespan for the assumptions and the derivation.
+    """
+    return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate_per_h) / 3600.0 * spot_per_h
+
+
+def renewal_breakeven_rate(work_s: float, startup_s: float, restore_s: float, notice_s: float,
+                           spot_per_h: float, ondemand_per_h: float, slack: float = 1.0,
+                           metric: str = "cost", hi_per_h: float = 1e5) -> float:
+    """The preemption rate (per hour) at which the renewal expectation meets on-demand.
+
+    metric "cost": expected Spot cost = on-demand cost, the on-demand run being
+    start-up plus work, billed continuously at `ondemand_per_h`. metric "time":
+    expected Spot makespan = on-demand makespan x `slack`. Both expectations
+    increase with the rate, so the root is unique; it is 0 when Spot already
+    loses without preemptions and inf when it still wins at `hi_per_h`.
+    """
+    od_s = startup_s + float(work_s)
+    if metric == "cost":
+        target = od_s * ondemand_per_h / spot_per_h if spot_per_h > 0 else math.inf
+    elif metric == "time":
+        target = od_s * slack
+    else:
+        raise ValueError(f"metric must be 'cost' or 'time', not {metric!r}")
+
+    def excess(rate: float) -> float:
+        return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate) - target
+
+    if excess(0.0) >= 0:
+        return 0.0
+    if excess(hi_per_h) < 0:
+        return math.inf
+    lo, hi = 0.0, hi_per_h
+    for _ in range(200):  # bisection: the function is monotone and cheap
+        mid = 0.5 * (lo + hi)
+        if excess(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
