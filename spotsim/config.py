@@ -344,9 +344,15 @@ def _check_value(dotted: str, value, spec: dict, source):
         return value
     unit = {"seconds": "a number of seconds", "rate": "a rate in preemptions per hour",
             "price": "a price in $/h", "int": "a whole number", "number": "a number"}[kind]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScenarioError(dotted, value, f"must be {unit}", source)
     given = value
+    if isinstance(value, str):
+        # PyYAML reads 1e9 (no dot) as a string; accept numbers written that way.
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ScenarioError(dotted, given, f"must be {unit}", source) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(dotted, given, f"must be {unit}", source)
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
             raise ScenarioError(dotted, given, f"must be {unit}", source)

@@ -38,6 +38,10 @@ LIMIT_RATIO = 20.0
 stops early, flagged unfinished: past that point every break-even question is
 answered, and a hopeless rate (preemptions faster than start-up) would never end."""
 
+MIN_INTERVAL_S = 1.0
+"""Shortest time-based checkpoint interval honoured: the trainer checks between whole
+steps, and a free checkpoint (write_s 0) would make young_daly's interval zero."""
+
 TRAIN, EVAL, CKPT = 0, 1, 2
 STARTUP, RESTORE, WORK, DONE = "startup", "restore", "work", "done"
 
@@ -104,6 +108,8 @@ class Job:
         st, strategy = self.state, self.strategy
         T, acc, V, W = self.train_s, self.acc, self.eval_s, self.write_s
         interval = strategy.interval_s(st)
+        if interval is not None and interval < MIN_INTERVAL_S:
+            interval = MIN_INTERVAL_S
         ch = _Chunk()
         ends, snaps = ch.ends, ch.snaps
         e, into, since = st.epoch, self.into, st.train_s_since_checkpoint
