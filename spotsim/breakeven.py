@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -60,8 +61,13 @@ def band(samples, confidence: float = 0.95) -> tuple[float, float, float]:
     m = float(x.mean())
     if n < 2:
         return m, m, m
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(x.std(ddof=1)) / math.sqrt(n)
+    half = _t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return m, m - half, m + half
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(q: float, dof: int) -> float:
+    return float(stats.t.ppf(q, dof))
 
 
 def _first_crossing(log_r: np.ndarray, y: np.ndarray) -> float | None:

@@ -262,7 +262,6 @@ class Job:
                 token[0] = False
                 self.n["preemptions"] += 1
                 self.state.uptimes_s.append(env.now - grant)
-                self.emit("preempt_notice", env.now, lifetime=life, direction="sent", uptime_s=env.now - grant)
                 if phase == STARTUP:
                     self._account_startup(life, env.now - phase_start)
                 elif phase == RESTORE:
@@ -335,6 +334,10 @@ class Job:
             x = now - ch.start
             upto = bisect_right(ch.ends, x)
             self.commit(ch, upto, now)
+        self.emit("preempt_notice", now, lifetime=life, direction="sent", uptime_s=self.state.uptimes_s[-1])
+        if delivered:
+            self.emit("preempt_notice", now, lifetime=life, direction="received")
+        if phase == WORK and ch is not None:
             if upto < len(ch.ends):
                 kind, snap = ch.snaps[upto][0], ch.snaps[upto]
                 elapsed = x - (ch.ends[upto - 1] if upto else 0.0)
@@ -350,8 +353,6 @@ class Job:
                 else:
                     write_done = self._write_in_flight(now, elapsed, window, snap)
                     used = min(self.write_s - elapsed, window)
-        if delivered:
-            self.emit("preempt_notice", now, lifetime=life, direction="received")
         lost = self.work - self.work_at_durable
         if not write_done and emergency and delivered and lost > 1e-12:
             ew = s.checkpoint.emergency_s

@@ -81,7 +81,9 @@ def test_run_invariants(strategy, pattern, data):
         assert r.makespan_h > LIMIT_RATIO * r.ondemand_makespan_h
     again = simulate(s, seed)
     assert again == r
-    # The event log tells the same story as the totals.
+    # The event log is in time order and tells the same story as the totals.
+    ts = [e["t"] for e in log.records]
+    assert all(b >= a - 1e-6 for a, b in zip(ts, ts[1:]))
     count = lambda **kw: sum(1 for e in log.records if all(e.get(k) == v for k, v in kw.items()))
     assert count(event="preempt_notice", direction="sent") == r.preemptions
     assert count(event="checkpoint", kind="periodic", ok=True) == r.checkpoints
