@@ -8,14 +8,23 @@ replication: a resumed run repeats an epoch exactly, as real mode does.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+
+
+@lru_cache(maxsize=256)
+def _mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+    e = np.arange(1, epochs + 1, dtype=float)
+    curve = a_max - (a_max - a_0) * np.exp(-e / tau_epochs)
+    curve.setflags(write=False)
+    return curve
 
 
 def accuracy_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float, noise_sd: float,
                    rng: np.random.Generator | None) -> np.ndarray:
     """Validation accuracy after epochs 1..epochs (index 0 is epoch 1), clipped to [0, 1]."""
-    e = np.arange(1, epochs + 1, dtype=float)
-    acc = a_max - (a_max - a_0) * np.exp(-e / tau_epochs)
+    acc = _mean_curve(epochs, a_max, a_0, tau_epochs)
     if noise_sd > 0 and rng is not None:
         acc = acc + rng.normal(0.0, noise_sd, size=epochs)
-    return np.clip(acc, 0.0, 1.0)
+    return np.minimum(np.maximum(acc, 0.0), 1.0)

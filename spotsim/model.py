@@ -29,7 +29,7 @@ from .costs import billed_seconds
 from .events import EventLog
 from .interrupts import build_pattern
 from .results import RunResult
-from .rng import run_streams
+from .rng import RunStreams
 from .strategies import TrainingState, build_strategy
 
 CHUNK_EPOCHS = 16
@@ -69,11 +69,12 @@ class Job:
         s = scenario
         self.s = s
         self.events = events
-        rng_int, rng_job, self.rng_notice, self.rng_capacity = run_streams(seed)
+        self.rng = RunStreams(seed)
         self.strategy = build_strategy(s.checkpoint, s.interrupts.rate_per_h or 0.0)
         self.pattern = pattern if pattern is not None else build_pattern(s.interrupts)
-        self.preemptions = self.pattern.preemptions(rng_int)
+        self.preemptions = None  # drawn lazily from the interrupts stream
         self.epochs = s.job.epochs
+        rng_job = self.rng.job if (s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0) else None
         self.train_s = epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng_job)
         self.acc = accuracy_curve(s.job.epochs, s.accuracy.a_max, s.accuracy.a_0, s.accuracy.tau_epochs,
                                   s.accuracy.noise_sd, rng_job).tolist()
@@ -228,6 +229,8 @@ class Job:
             grant = env.now
             self.n["lifetimes"] += 1
             life = self.n["lifetimes"]
+            if self.preemptions is None:
+                self.preemptions = self.pattern.preemptions(self.rng.interrupts)
             pre = next(self.preemptions)
             self.emit("vm_start", grant, lifetime=life)
             token = [True]
@@ -409,11 +412,11 @@ class Job:
 
     def _delivered(self) -> bool:
         r = self.s.vm.notice_reliability
-        return r >= 1.0 or self.rng_notice.random() < r
+        return r >= 1.0 or self.rng.notice.random() < r
 
     def _finish_step(self) -> float:
         step = self.s.job.step_s
-        return step * self.rng_notice.random() if step > 0 else 0.0
+        return step * self.rng.notice.random() if step > 0 else 0.0
 
     def _capacity_wait(self, trace_wait: float | None) -> float:
         c = self.s.capacity
@@ -422,7 +425,7 @@ class Job:
         if c.wait == "fixed":
             return c.wait_s
         if c.wait == "exponential":
-            return self.rng_capacity.expovariate(1.0 / c.wait_s) if c.wait_s > 0 else 0.0
+            return self.rng.capacity.expovariate(1.0 / c.wait_s) if c.wait_s > 0 else 0.0
         return trace_wait or 0.0
 
     def _bill(self, grant: float, off: float, preempted: bool) -> None:
@@ -453,17 +456,18 @@ def _ondemand_key(s: Scenario):
     return (s.job, s.checkpoint, s.vm.startup_s, s.billing, s.prices.ondemand_per_h, s.accuracy, rate)
 
 
-def ondemand_baseline(scenario: Scenario, seed) -> tuple[float, float]:
+def ondemand_baseline(scenario: Scenario, seed, job: "Job | None" = None) -> tuple[float, float]:
     """(makespan_s, billed_s) of the same job and strategy with no preemptions.
 
-    Cached when nothing in it is random (no epoch jitter and no accuracy noise
-    that could move a milestone decision).
+    It uses the same epoch times and accuracy noise as the Spot run of `seed`
+    (pass that run's fresh `job` to reuse its draws), and is cached when nothing
+    in it is random (no epoch jitter, no noise that could move a milestone).
     """
     s = scenario
     deterministic = s.job.epoch_jitter == 0 and (s.checkpoint.strategy != "milestone" or s.accuracy.noise_sd == 0)
     if deterministic:
         return _ondemand_cached(_ondemand_key(s), s)
-    return _ondemand(s, seed)
+    return _ondemand(s, seed, job)
 
 
 _OD_CACHE: dict = {}
@@ -478,9 +482,10 @@ def _ondemand_cached(key, s: Scenario):
     return hit
 
 
-def _ondemand(s: Scenario, seed) -> tuple[float, float]:
-    job = Job(s, seed, pattern=_NEVER)
-    ch = job.plan(job.epochs)
+def _ondemand(s: Scenario, seed, job: "Job | None" = None) -> tuple[float, float]:
+    if job is None:
+        job = Job(s, seed, pattern=_NEVER)
+    ch = job.plan(job.epochs)  # from the job's initial state: plan() changes nothing
     makespan = s.vm.startup_s + (ch.ends[-1] if ch.ends else 0.0)
     billed = billed_seconds(makespan, s.billing.minimum_s, s.billing.increment_s)
     return makespan, billed
@@ -504,8 +509,8 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     seed gives the same result. `pattern` may be given pre-built (sweeps reuse one).
     """
     s = scenario
-    od_makespan, od_billed = ondemand_baseline(s, seed)
     job = Job(s, seed, events=events, limit_ratio=limit_ratio, pattern=pattern)
+    od_makespan, od_billed = ondemand_baseline(s, seed, job)
     job.limit_cost_s = limit_ratio * od_billed * s.prices.ondemand_per_h / max(s.prices.spot_per_h, 1e-12)
     job.limit_time_s = limit_ratio * od_makespan
     env = simpy.Environment()

@@ -23,9 +23,35 @@ def stream_seed(seed, name: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def run_streams(seed) -> tuple[np.random.Generator, np.random.Generator, random.Random, random.Random]:
-    """(interrupts, job, notice, capacity) generators derived from `seed` only."""
-    return (np.random.Generator(np.random.PCG64(stream_seed(seed, "interrupts"))),
-            np.random.Generator(np.random.PCG64(stream_seed(seed, "job"))),
-            random.Random(stream_seed(seed, "notice")),
-            random.Random(stream_seed(seed, "capacity")))
+class RunStreams:
+    """The random streams of one run, each created on first use (creation is not free)."""
+
+    __slots__ = ("seed", "_interrupts", "_job", "_notice", "_capacity")
+
+    def __init__(self, seed):
+        self.seed = seed
+        self._interrupts = self._job = self._notice = self._capacity = None
+
+    @property
+    def interrupts(self) -> np.random.Generator:
+        if self._interrupts is None:
+            self._interrupts = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "interrupts")))
+        return self._interrupts
+
+    @property
+    def job(self) -> np.random.Generator:
+        if self._job is None:
+            self._job = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "job")))
+        return self._job
+
+    @property
+    def notice(self) -> random.Random:
+        if self._notice is None:
+            self._notice = random.Random(stream_seed(self.seed, "notice"))
+        return self._notice
+
+    @property
+    def capacity(self) -> random.Random:
+        if self._capacity is None:
+            self._capacity = random.Random(stream_seed(self.seed, "capacity"))
+        return self._capacity

@@ -18,8 +18,11 @@ requested ones.
 
 Two limits keep hopeless runs cheap. Runs stop early (`finished=False`,
 metrics as lower bounds) once they have spent `limit_ratio` x the on-demand
-cost and makespan (model.simulate's limit; the sweep's default is 5x rather
-than the model's 20x, since break-even questions are settled well before).
+cost *and* makespan (model.simulate's limit). The sweep uses
+max(limit_ratio, 3 x breakeven.time_slack), default 3x rather than the
+model's 20x: break-even questions are settled well before (at the default
+job's break-even rates no run costs 3x on-demand), and a hopeless run costs
+simulation time in proportion to the limit.
 And a run that exceeds that time while staying cheap (AWS: VMs preempted in
 their first hour are free, so the cost limit is never reached) is *abandoned*
 by a guard on the preemption stream: its row keeps the makespan reached (a
@@ -52,7 +55,7 @@ DEFAULT_RATES = "0.25:64:log20"
 DEFAULT_STRATEGIES = ("fixed", "adaptive", "milestone")
 DEFAULT_PATTERNS = ("regular", "poisson", "bursty")
 DEFAULT_REPLICATIONS = 200
-DEFAULT_LIMIT_RATIO = 5.0
+DEFAULT_LIMIT_RATIO = 3.0
 AXES = {"checkpoint.strategy": "--strategies", "interrupts.pattern": "--patterns",
         "interrupts.rate_per_h": "--rates"}
 NOT_VARIABLE = {"name", "description", "cloud", "gpu"}
@@ -230,6 +233,10 @@ class SweepSpec:
         return [Cell(p, v, r, i, st) for p in self.patterns for v in range(len(self.combos()))
                 for i, r in enumerate(self.rates) for st in self.strategies]
 
+    def limit_for(self, s: Scenario) -> float:
+        """The early-stop ratio for a cell: never under 3x its time slack."""
+        return max(self.limit_ratio, 3.0 * s.breakeven.time_slack)
+
     def seed_of(self, cell: Cell, replication: int) -> tuple[int, ...]:
         return (self.seed, PATTERN_NAMES.index(cell.pattern), cell.rate_index, cell.vary_index, replication)
 
@@ -295,14 +302,14 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
     if hit is None:
         s = spec.cell_scenario(cell)
         od_make, od_billed = ondemand_baseline(s, spec.seed_of(cell, 0))
-        L = spec.limit_ratio
+        L = spec.limit_for(s)
         ratio = s.prices.ondemand_per_h / s.prices.spot_per_h if s.prices.spot_per_h > 0 else math.inf
         # Past this much preempted uptime the model's own limit has stopped any run
         # whose billing is not free; the margin covers a baseline that varies by seed.
         margin = 1.5 if s.job.epoch_jitter == 0 else 4.0
         limit = margin * max(L * od_billed * min(ratio, 1e6), L * od_make)
         pattern = _Guarded(build_pattern(s.interrupts), s.vm.notice_s, limit)
-        hit = _WORKER["cells"][cell] = (s, pattern, od_make)
+        hit = _WORKER["cells"][cell] = (s, pattern, od_make, L)
         if len(_WORKER["cells"]) > 256:
             _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
     return hit
@@ -312,9 +319,8 @@ def _run_chunk(task) -> list[tuple]:
     """Simulate replications [lo, hi) of one cell; rows of (finished, *METRICS)."""
     cell, lo, hi = task
     spec = _WORKER["spec"]
-    s, pattern, od_make = _cell_setup(spec, cell)
+    s, pattern, od_make, L = _cell_setup(spec, cell)
     rows = []
-    L = spec.limit_ratio
     for rep in range(lo, hi):
         seed = spec.seed_of(cell, rep)
         try:

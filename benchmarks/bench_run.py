@@ -1,0 +1,64 @@
+"""Simulated runs per second on one core: the study's 100-epoch job at 4 preemptions/h.
+
+For scale, the same process also times a bare SimPy loop of 100 epochs with a
+checkpoint each (two timeouts per epoch, nothing else): compare the two as a
+ratio, since this machine is shared and noisy.
+
+Usage: python benchmarks/bench_run.py [--runs N] [--repeat K]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import simpy
+
+from spotsim.config import load_scenario
+from spotsim.model import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bare_simpy_run() -> None:
+    env = simpy.Environment()
+
+    def job(env):
+        for _ in range(100):
+            yield env.timeout(40.0)
+            yield env.timeout(3.0)
+
+    env.process(job(env))
+    env.run()
+
+
+def rate(fn, n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    base = ROOT / "scenarios/study/base.yaml"
+    rows = []
+    for strategy in ("fixed", "adaptive", "milestone"):
+        s = load_scenario([base], ["interrupts.rate_per_h=4", "interrupts.pattern=poisson",
+                                   f"checkpoint.strategy={strategy}"])
+        sims, bares = [], []
+        for _ in range(args.repeat):
+            sims.append(rate(lambda i: simulate(s, (1, i)), args.runs))
+            bares.append(rate(lambda i: bare_simpy_run(), args.runs // 2))
+        rows.append((strategy, max(sims), statistics.median(sims), max(bares)))
+    print("strategy   best runs/s  median runs/s  bare SimPy loop runs/s  ratio(best)")
+    for strategy, best, med, bare in rows:
+        print(f"{strategy:<10} {best:>11.0f}  {med:>13.0f}  {bare:>22.0f}  {best / bare:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
