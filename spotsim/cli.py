@@ -131,5 +131,10 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
 
 
+from .sweep_cli import plot as _plot_command, sweep as _sweep_command  # noqa: E402
+
+main.add_command(_sweep_command)
+main.add_command(_plot_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,135 @@
+"""`spotsim sweep` and `spotsim plot`: parse, delegate to sweep.py / plots.py, report.
+
+Every refusal is one line naming the flag (a click.ClickException), never a traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import sweep as sw
+from .config import PATTERN_NAMES, STRATEGY_NAMES, load_scenario
+from .errors import SpotsimError
+
+
+def _fail(exc: Exception):
+    raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.argument("scenario", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--rates", default=sw.DEFAULT_RATES, show_default=True,
+              help="Preemptions per hour: a list (0.5,1,2,4) and/or ranges LO:HI:logN or LO:HI:linN.")
+@click.option("--strategies", default=",".join(sw.DEFAULT_STRATEGIES), show_default=True,
+              help=f"Checkpoint strategies, comma-separated ({', '.join(STRATEGY_NAMES)}).")
+@click.option("--patterns", default=",".join(sw.DEFAULT_PATTERNS), show_default=True,
+              help="Interrupt patterns, comma-separated (regular, poisson, bursty, weibull, trace).")
+@click.option("--replications", "-n", default=sw.DEFAULT_REPLICATIONS, show_default=True,
+              type=click.IntRange(min=1), help="Runs per cell.")
+@click.option("--vary", "vary", multiple=True, metavar="KEY=V1,V2,...",
+              help="Also sweep a scenario key, e.g. --vary vm.startup_s=60,120,300 (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario key before sweeping (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores]. Results do not depend on it.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed of every run's seed tuple.")
+@click.option("--limit-ratio", default=sw.DEFAULT_LIMIT_RATIO, show_default=True,
+              type=click.FloatRange(min=1.5),
+              help="Stop a run once it has spent this many times the on-demand cost and makespan.")
+@click.option("--no-plots", is_flag=True, help="Write the CSV files only.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs, seed, limit_ratio,
+          no_plots, out):
+    """Sweep SCENARIO over preemption rates, strategies and patterns; find break-even rates.
+
+    Writes runs.csv, summary.csv, breakeven.csv, sweep.json and figures to --out.
+    """
+    try:
+        base = load_scenario(list(scenario), list(sets))
+        spec = sw.SweepSpec(
+            base, tuple(sw.parse_rates(rates)),
+            strategies=tuple(sw.parse_names(strategies, STRATEGY_NAMES, "--strategies", "strategy")),
+            patterns=tuple(sw.parse_names(patterns, PATTERN_NAMES, "--patterns", "pattern", refused=("none",))),
+            replications=replications, vary=tuple(sw.parse_vary(vary)), seed=seed, limit_ratio=limit_ratio)
+        spec.validate()
+    except SpotsimError as exc:
+        _fail(exc)
+    jobs = jobs or os.cpu_count() or 1
+    cells = len(spec.grid())
+    click.echo(f"sweep {base.name}: {cells} cells x {replications} replications "
+               f"({cells * replications} runs) on {jobs} worker(s) -> {out}", err=True)
+    total = cells * replications
+    with click.progressbar(length=total, label="simulating", file=sys.stderr, show_eta=True,
+                           show_percent=True) as bar:
+        def progress(n, planned):
+            if planned > bar.length:
+                bar.length = planned
+                bar.label = "expanding brackets"
+            bar.update(n)
+        try:
+            outcome = sw.run_sweep(spec, out, jobs=jobs, progress=progress)
+        except sw.SweepInterrupted as exc:
+            bar.render_finish()
+            click.echo(f"interrupted: {exc.cells_done} of {exc.cells_total} cells complete "
+                       f"({exc.runs_done} runs) in {Path(out) / 'runs.csv'} and summary.csv; "
+                       f"no break-even or figures written", err=True)
+            sys.exit(130)
+        except SpotsimError as exc:
+            _fail(exc)
+    if outcome.expanded_rates:
+        click.echo("bracket expansion simulated " + ", ".join(f"{r:g}" for r in outcome.expanded_rates) + "/h",
+                   err=True)
+    if not no_plots:
+        from .plots import plot_sweep
+        figs = plot_sweep(out)
+        click.echo(f"{len(figs)} figure files written", err=True)
+    click.echo(format_breakeven(Path(out) / "breakeven.csv"))
+
+
+def format_breakeven(path: Path) -> str:
+    """The break-even table as text: one line per strategy, pattern, combination and metric."""
+    import csv
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return "no break-even rates"
+    fixed = {"strategy", "pattern", "metric", "breakeven_rate_per_h", "ci_low", "ci_high", "status"}
+    keys = [k for k in rows[0] if k not in fixed]
+    lines = ["break-even preemption rates per hour, [95% CI]:"]
+    for r in rows:
+        where = " ".join(f"{k}={r[k]}" for k in keys)
+        st = r["status"]
+        if st == "found":
+            lo = _num(r["ci_low"])
+            hi = _num(r["ci_high"])
+            text = f"{float(r['breakeven_rate_per_h']):.3g} [{lo}, {hi}]"
+        elif st == "above_range":
+            text = f"above {_num(r['ci_low'])} (Spot still wins there)"
+        else:
+            text = f"below {_num(r['ci_high'])} (Spot already loses there)"
+        lines.append(f"  {r['strategy']:<10} {r['pattern']:<8} {r['metric']:<4} {where} {text}".rstrip())
+    return "\n".join(lines)
+
+
+def _num(s: str) -> str:
+    try:
+        v = float(s)
+    except ValueError:
+        return "?"
+    return "open" if v != v else f"{v:.3g}"
+
+
+@click.command()
+@click.argument("out", type=click.Path(file_okay=False))
+def plot(out):
+    """Redraw every figure of the sweep in OUT from its CSV files (no simulation)."""
+    p = Path(out)
+    for name in ("summary.csv", "sweep.json"):
+        if not (p / name).is_file():
+            raise click.ClickException(f"OUT: {p / name} not found; is {out} the --out folder of a sweep?")
+    from .plots import plot_sweep
+    figs = plot_sweep(p)
+    click.echo(f"{len(figs)} figure files written to {out}")
