@@ -431,6 +431,8 @@ class Job:
 
     def _capacity_wait(self, trace_wait: float | None) -> float:
         c = self.s.capacity
+        if trace_wait is not None and getattr(self.pattern, "provides_waits", False):
+            return trace_wait  # a replayed measured run brings its own waits
         if c.wait == "none":
             return 0.0
         if c.wait == "fixed":

@@ -261,8 +261,12 @@ class RunAbandoned(Exception):
     """Raised from the preemption stream when a run is hopeless in time but not in cost."""
 
     def __init__(self, elapsed_s: float, preemptions: int):
+        # SimPy re-raises a failed process's exception as type(exc)(*exc.args).
+        super().__init__(elapsed_s, preemptions)
         self.elapsed_s, self.preemptions = elapsed_s, preemptions
-        super().__init__(f"abandoned after {preemptions} preemptions, {elapsed_s:.0f} s")
+
+    def __str__(self) -> str:
+        return f"abandoned after {self.preemptions} preemptions, {self.elapsed_s:.0f} s"
 
 
 class _Guarded:

@@ -175,3 +175,17 @@ def test_build_pattern_from_scenario():
     t = scenario("interrupts.pattern=trace", f"interrupts.trace={DATA / 'tiny_trace.json'}")
     assert t.interrupts.rate_per_h is None
     assert build_pattern(t.interrupts).mean_interval_s == pytest.approx(285.0)
+
+
+def test_replay_yields_measured_preemptions_then_none():
+    """Replay gives the measured uptimes and waits in order, then never preempts."""
+    from spotsim.interrupts import Replay
+    from spotsim.model import simulate
+    p = Replay((100.0, 250.0), (5.0, 7.0))
+    got = list(itertools.islice(p.preemptions(None), 3))
+    assert got[:2] == [(100.0, 5.0), (250.0, 7.0)] and math.isinf(got[2].uptime_s)
+    s = scenario("vm.startup_s=10", "vm.notice_s=30", "job.epochs=20", "job.epoch_s=30")
+    r = simulate(s, 0, pattern=p)
+    assert r.preemptions == 2 and r.wait_h * 3600 == pytest.approx(12.0)
+    with pytest.raises(ValueError):
+        Replay((1.0,), (1.0, 2.0))

@@ -6,6 +6,7 @@ from .bursty import Bursty
 from .none import NoInterrupts
 from .poisson import Poisson
 from .regular import Regular
+from .replay import Replay
 from .trace import TraceReplay
 from .weibull import Weibull
 
@@ -31,4 +32,4 @@ def build_pattern(interrupts) -> InterruptPattern:
     raise KeyError(f"unknown interrupt pattern {name!r}; known: {', '.join(PATTERNS)}")
 
 
-__all__ = ["PATTERNS", "InterruptPattern", "Preemption", "build_pattern"]
+__all__ = ["PATTERNS", "InterruptPattern", "Preemption", "Replay", "build_pattern"]
