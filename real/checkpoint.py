@@ -35,6 +35,9 @@ _CHUNK = 4 << 20
 class CheckpointWriteError(OSError):
     """A checkpoint could not be made durable; the previous ones are untouched."""
 
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
 
 @dataclass(frozen=True)
 class Written:

@@ -5,7 +5,8 @@
 - `slow_restore_s=X`  sleep X seconds inside the restore,
 - `slow_write_s=X`    spread X seconds of sleep over each checkpoint file write,
 - `enospc_on_write=N` the N-th checkpoint write of the process fails with ENOSPC
-  after writing half its bytes (what a full disk does).
+  after writing half its bytes (what a full disk does),
+- `log_steps=1`       log every finished step (tests time their signals by it).
 The signals and files involved stay real; the hooks only choose when things happen.
 """
 from __future__ import annotations

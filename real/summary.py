@@ -20,8 +20,9 @@ def summarize(run_dir: str | Path) -> dict:
     - epoch_train_s: training seconds of epochs trained in one piece (no restart inside);
     - checkpoint_{write,stall}_s, checkpoint_mb: periodic and emergency saves that succeeded;
     - restore_s: resumes that loaded a checkpoint; cold_start_s: trainer spawn to first step;
-    - notice_to_durable_s: per preemption, SIGTERM to the state being durable (an emergency
-      save finishing, or at once if nothing was new); None where the work was lost;
+    - notice_to_durable_s: per preemption, from the supervisor sending SIGTERM to the state
+      being durable (an emergency save, or a periodic save in progress, finishing; 0 if
+      nothing was new); preemptions whose work was lost are left out;
     - lost_epochs / lost_s per preemption: position at the notice minus where the next
       lifetime resumed, in epochs and in seconds of training (x the median epoch time).
     """
@@ -42,12 +43,16 @@ def summarize(run_dir: str | Path) -> dict:
     epoch_med = statistics.median(whole) if whole else None
     latency, lost_epochs = [], []
     resume_by_lifetime = {e["lifetime"]: e for e in resumes}
+    sent_by_lifetime = {e["lifetime"]: e for e in sent}
     for r in received:
         lt = r["lifetime"]
+        s = sent_by_lifetime.get(lt, r)  # measured from the supervisor's SIGTERM where there was one
         if r.get("action") == "already_durable":
-            latency.append(r.get("noticed_s", 0.0))
+            # durable when the signal came, or once the periodic save in progress finished
+            done = [e["wall"] for e in ckpts if e.get("lifetime") == lt and e["wall"] >= s["wall"]]
+            latency.append(max(done) - s["wall"] if done else 0.0)
         elif lt in emergency:
-            latency.append(emergency[lt].get("notice_to_durable_s"))
+            latency.append(emergency[lt]["wall"] - s["wall"])
         nxt = resume_by_lifetime.get(lt + 1)
         if nxt is not None and r.get("position") is not None:
             lost_epochs.append(max(0.0, r["position"] - nxt["from_epoch"]))

@@ -60,7 +60,7 @@ class Supervisor:
         run_json = cfg.save()
         self.log = RunLog(cfg.events_path, cfg.run_start_wall)
         self.log.emit("run_start", epochs=cfg.epochs, strategy=cfg.checkpoint.get("strategy"),
-                      pattern=self.pattern.name, rate_per_h=self.pattern.rate_per_h, seed=self.seed,
+                      pattern=self.pattern.name, rate_per_h=cfg.rate_per_h, seed=self.seed,
                       grace_s=self.grace_s, restart_delay_s=self.restart_delay_s, model=cfg.model,
                       dataset=cfg.dataset, max_samples=cfg.max_samples, batch_size=cfg.batch_size,
                       emergency=cfg.emergency, async_checkpoint=cfg.async_checkpoint,
@@ -81,7 +81,7 @@ class Supervisor:
                 if code == exitcodes.DONE:
                     done = True
                     break
-                fatal = code not in (exitcodes.PREEMPTED, exitcodes.PREEMPTED_LOST) and not killed
+                fatal = code in (exitcodes.FAILED, exitcodes.CONFIG, exitcodes.CHECKPOINT_FAILED) or not preempted
                 if fatal and not self._stop:
                     error = (f"trainer of lifetime {lifetime} stopped: {exitcodes.describe(code)} "
                              f"(see {out / 'logs' / f'lifetime-{lifetime:03d}.log'})")

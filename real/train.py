@@ -3,7 +3,8 @@
 The SIGTERM handler is installed before torch is even imported, so a notice that
 arrives during start-up is seen; it only records when it came and in which
 phase (start-up, restore, train, eval, checkpoint). The training loop acts on
-it between steps. Exit codes: real/exitcodes.py.
+it between steps. Exit codes: real/exitcodes.py. The process leaves with
+os._exit once its files are durable (see the end of this file).
 """
 from __future__ import annotations
 
@@ -51,4 +52,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 2
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    # Everything that matters is fsynced by now. Leave at once: interpreter teardown
+    # with torch loaded takes seconds of the grace window, and during it Python has
+    # already put SIGTERM back to its default action.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import os
+
+    os._exit(code)

@@ -52,6 +52,7 @@ class Trainer:
         self.loss_n = 0
         self.ep_split = False
         self.writer: AsyncWriter | None = None
+        self.log_steps = bool(faults.get("log_steps"))
 
     # -- helpers -----------------------------------------------------------------
     @property
@@ -99,7 +100,7 @@ class Trainer:
             log.warning("removed %s, left by a write that never finished", name)
         self.state.uptimes_s = self._read_uptimes()
         if faults.get("slow_startup_s"):
-            time.sleep(faults.get("slow_startup_s"))
+            time.sleep(faults.get("slow_startup_s"))  # start-up goes on; the notice is acted on after it
         if self.notice:
             return self._preempted()
         rc = self._setup()
@@ -192,6 +193,7 @@ class Trainer:
 
     def _restore(self) -> int | None:
         t0 = time.perf_counter()
+        log.info("restoring: looking for the newest valid checkpoint in %s", self.store.dir)
         loaded = self.store.load_latest()
         if faults.get("slow_restore_s"):
             time.sleep(faults.get("slow_restore_s"))
@@ -389,6 +391,8 @@ class Trainer:
                         rc = self._finish_async()
                         if rc is not None:
                             return rc
+                    if self.log_steps:
+                        log.info("step %d.%d done", self.epoch, self.step)
                     if self.step == self.spe:
                         self.eval_pending = True  # trained; the emergency save says "eval pending"
                     if self.notice:

@@ -44,8 +44,8 @@ def assert_same_weights(a: dict, b: dict) -> None:
 def test_twice_interrupted_run_ends_bit_identical(reference, tmp_path, checkpoint):
     """Two SIGTERMs inside epochs, two resumes: final weights equal an uninterrupted run's, bit for bit."""
     evts = interrupted_run(tmp_path / "run", checkpoint, stops=["0.3", "1.5"])
-    emergency = of(evts, "checkpoint", kind="emergency", ok=True)
-    assert [e["epoch"] for e in emergency] == [0.375, 1.75]  # both inside an epoch
-    assert [e["from_epoch"] for e in of(evts, "resume")] == [0.0, 0.375, 1.75]
+    positions = [e["epoch"] for e in of(evts, "checkpoint", kind="emergency", ok=True)]
+    assert len(positions) == 2 and 0.375 <= positions[0] < 1 and 1.75 <= positions[1] < 2  # inside epochs
+    assert [e["from_epoch"] for e in of(evts, "resume")] == [0.0, *positions]
     assert [e["epoch"] for e in of(evts, "epoch_end")] == [1, 2, 3]
     assert_same_weights(reference, torch.load(tmp_path / "run" / "final.pt", weights_only=True))

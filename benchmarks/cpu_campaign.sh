@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# CPU calibration campaign for real mode: ResNet-18 on a small synthetic subset,
+# strategies x interrupt patterns, each run preempted several times.
+# Runs live under $WORK (checkpoints included); only events.jsonl and summary.json
+# are copied to results/cpu/<run>/.
+# Usage: benchmarks/cpu_campaign.sh [WORK_DIR]   (about 12-15 min on 2 cores)
+set -u
+cd "$(dirname "$0")/.."
+REAL=${REAL:-.venv/bin/real}
+WORK=${1:-/tmp/spotsim-cpu-campaign}
+RATE=${RATE:-200/h}
+COMMON=(--model resnet18 --dataset synthetic --max-samples 256 --batch-size 32 --epochs 6
+        --device cpu --threads 1 --grace 30 --restart-delay 2 --seed 1 --quiet)
+declare -A STRAT=(
+  [fixed]="--strategy fixed --every-epochs 2"
+  [adaptive]="--strategy adaptive --prior-mtbf-s 18 --min-interval-s 2 --max-interval-s 30"
+  [milestone]="--strategy milestone"
+  [none]="--strategy none"
+)
+mkdir -p "$WORK" results/cpu
+for s in fixed adaptive milestone none; do
+  for p in regular poisson bursty; do
+    name="$s-$p"
+    extra=()
+    [ "$p" = bursty ] && extra=(--burst-mean-s 60)
+    rm -rf "$WORK/$name"
+    echo "== $name $(date +%T)"
+    timeout 240 $REAL run ${STRAT[$s]} --interrupts $p --rate $RATE "${extra[@]}" "${COMMON[@]}" \
+      --out "$WORK/$name" > "$WORK/$name.summary.txt" 2>&1
+    echo "   exit $?"
+    mkdir -p "results/cpu/$name"
+    cp "$WORK/$name/events.jsonl" "results/cpu/$name/"
+    $REAL summary --json "$WORK/$name" > "results/cpu/$name/summary.json"
+  done
+done
+# Emergency saving off: what a preemption costs without the notice window.
+name=fixed-poisson-noemergency
+rm -rf "$WORK/$name"
+echo "== $name $(date +%T)"
+timeout 240 $REAL run --strategy fixed --every-epochs 2 --no-emergency --interrupts poisson --rate $RATE \
+  "${COMMON[@]}" --out "$WORK/$name" > "$WORK/$name.summary.txt" 2>&1
+echo "   exit $?"
+mkdir -p "results/cpu/$name"
+cp "$WORK/$name/events.jsonl" "results/cpu/$name/"
+$REAL summary --json "$WORK/$name" > "results/cpu/$name/summary.json"
+echo "== done $(date +%T)"
