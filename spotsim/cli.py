@@ -113,7 +113,7 @@ def format_summary(s, out: dict, replications: int) -> str:
             text = f"{_fmt(v['mean'])} [{_fmt(lo)}, {_fmt(hi)}]"
         else:
             text = _fmt(v)
-        lines.append(f"  {label:<30} {text} {unit}".rstrip())
+        lines.append(f"  {label:<34} {text} {unit}".rstrip())
     if isinstance(out.get("unfinished"), int) and out["unfinished"]:
         lines.append(f"  note: {out['unfinished']} run(s) stopped early: preemptions made them hopeless")
     elif out.get("finished") is False:

@@ -19,6 +19,7 @@ independent of epochs and of steps per epoch.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from bisect import bisect_right
 
@@ -30,6 +31,7 @@ from .config import Scenario
 from .costs import billed_seconds
 from .events import EventLog
 from .interrupts import build_pattern
+from .interrupts.none import NoInterrupts
 from .results import RunResult
 from .rng import RunStreams
 from .strategies import TrainingState, build_strategy
@@ -209,7 +211,7 @@ class Job:
         self._apply(last)
 
     def _log_phases(self, ch: _Chunk, upto: int) -> None:
-        prev_end, prev_work = 0.0, 0.0
+        prev_work = 0.0
         train_acc = 0.0
         for i in range(upto):
             kind, e, into, _, _, last, work, _, _ = ch.snaps[i]
@@ -222,7 +224,7 @@ class Job:
             else:
                 self.emit("checkpoint", end, kind="periodic", ok=True, epoch=self._position(e, into),
                           seconds=self.write_s, stall_s=self.write_s)
-            prev_end, prev_work = ch.ends[i], work
+            prev_work = work
 
     def _position(self, epoch: int, into: float) -> float:
         """Progress in epochs: completed epochs plus the trained share of the next one."""
@@ -393,7 +395,7 @@ class Job:
         self.work_at_durable = self.work  # what was lost is gone: the next lifetime resumes from `durable`
         self.t["notice_idle"] += max(0.0, window - used)
         self.emit("process_exit", now + min(used, window), lifetime=life,
-                  code=0 if delivered else 143)
+                  code=0 if delivered else 143, lost_s=lost)
 
     def _write_in_flight(self, now: float, elapsed: float, window: float, snap) -> bool:
         """A periodic write cut by the notice: it goes on and counts if it ends in the window."""
@@ -497,21 +499,11 @@ def _ondemand_cached(key, s: Scenario):
 
 def _ondemand(s: Scenario, seed, job: "Job | None" = None) -> tuple[float, float]:
     if job is None:
-        job = Job(s, seed, pattern=_NEVER)
+        job = Job(s, seed, pattern=NoInterrupts())
     ch = job.plan(job.epochs)  # from the job's initial state: plan() changes nothing
     makespan = s.vm.startup_s + (ch.ends[-1] if ch.ends else 0.0)
     billed = billed_seconds(makespan, s.billing.minimum_s, s.billing.increment_s)
     return makespan, billed
-
-
-class _Never:
-    def preemptions(self, rng):
-        from .interrupts.base import Preemption
-        while True:
-            yield Preemption(math.inf, None)
-
-
-_NEVER = _Never()
 
 
 def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern=None,
@@ -529,7 +521,9 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     env = simpy.Environment()
     finished = env.event()
     job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
-             strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern)
+             strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
+             checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
+             notice_s=s.vm.notice_s)
     env.process(job.run(env, finished))
     env.run(until=finished)
     result = RunResult.from_job(job, od_makespan, od_billed)

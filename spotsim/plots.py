@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 FORMATS = ("png", "pdf")
 CURVES = {
@@ -133,16 +134,19 @@ def _curve_figure(sub, bsub, meta, metric, ylabel, combo):
         ax.set_xscale("log")
         if metric in ("cost_usd", "makespan_h"):
             ax.set_yscale("log")
+        # Unlabelled minor ticks: labelling them dominates the drawing time.
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())
         ax.set_title(pattern)
         ax.set_xlabel("preemptions per hour of uptime")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel(ylabel)
     axes[-1].legend(fontsize=7, loc="best")
     title = meta.get("scenario", "")
     if combo:
         title += "  (" + ", ".join(f"{k}={v}" for k, v in combo.items()) + ")"
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.84, wspace=0.08)
     return fig
 
 
