@@ -520,10 +520,11 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     job.limit_time_s = limit_ratio * od_makespan
     env = simpy.Environment()
     finished = env.event()
-    job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
-             strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
-             checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
-             notice_s=s.vm.notice_s)
+    if events is not None:
+        job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
+                 strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
+                 checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
+                 notice_s=s.vm.notice_s)
     env.process(job.run(env, finished))
     env.run(until=finished)
     result = RunResult.from_job(job, od_makespan, od_billed)
