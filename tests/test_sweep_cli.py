@@ -1,0 +1,141 @@
+"""`spotsim sweep` and `spotsim plot` through click: outputs, figures, and one-line refusals."""
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+from spotsim import sweep as sw
+from spotsim.cli import main
+
+SCENARIO = """\
+name: tiny
+job: {epochs: 8, epoch_s: 30}
+vm: {startup_s: 30}
+checkpoint: {every_epochs: 2}
+"""
+FAST = ["--rates", "1,8,40", "--strategies", "fixed,milestone", "--patterns", "poisson,bursty", "-n", "4",
+        "--jobs", "1"]
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    return p
+
+
+def _figures(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.suffix in (".png", ".pdf")}
+
+
+def _check_images(folder: Path, names) -> None:
+    for name in names:
+        path = folder / name
+        data = path.read_bytes()
+        assert len(data) > 1000, name
+        if name.endswith(".png"):
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+            assert imread(path).size > 0
+        else:
+            assert data[:5] == b"%PDF-" and b"%%EOF" in data[-64:]
+
+
+@pytest.fixture(scope="module")
+def two_key_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    scen = folder / "tiny.yaml"
+    scen.write_text(SCENARIO)
+    out = folder / "out"
+    result = CliRunner().invoke(main, ["sweep", str(scen), *FAST, "--vary", "vm.startup_s=30",
+                                       "--vary", "checkpoint.write_s=3,20", "--out", str(out)])
+    return result, out
+
+
+def test_sweep_writes_csvs_and_every_figure(two_key_sweep):
+    """A sweep with two varied keys writes the three CSVs, the curves per combination and both maps, as PNG and PDF."""
+    result, out = two_key_sweep
+    assert result.exit_code == 0, result.output
+    for name in ("runs.csv", "summary.csv", "breakeven.csv", "sweep.json"):
+        assert (out / name).is_file()
+    figs = _figures(out)
+    curves = ["cost_vs_rate", "savings_vs_rate", "lost_vs_rate", "makespan_vs_rate"]
+    combos = [f"__vm.startup_s={a}__checkpoint.write_s={b}" for a in (30,) for b in (3, 20)]
+    expected = {f"{c}{k}.{fmt}" for c in curves for k in combos for fmt in ("png", "pdf")}
+    expected |= {f"{m}.{fmt}" for m in ("breakeven_map_cost", "breakeven_map_time", "strategy_gap_map")
+                 for fmt in ("png", "pdf")}
+    assert figs == expected
+    _check_images(out, figs)
+    assert "break-even preemption rates per hour" in result.output
+
+
+def test_plot_redraws_every_figure_from_the_csvs(two_key_sweep):
+    """`spotsim plot DIR` recreates the same figure files, byte for byte, without simulating."""
+    _, out = two_key_sweep
+    before = {name: (out / name).read_bytes() for name in _figures(out)}
+    for name in before:
+        (out / name).unlink()
+    (out / "runs.csv").rename(out / "runs.moved")  # proof that nothing is simulated or read from the runs
+    try:
+        result = CliRunner().invoke(main, ["plot", str(out)])
+    finally:
+        (out / "runs.moved").rename(out / "runs.csv")
+    assert result.exit_code == 0, result.output
+    assert _figures(out) == set(before)
+    _check_images(out, before)
+    assert all((out / n).read_bytes() == b for n, b in before.items())
+
+
+def test_sweep_without_vary_writes_the_four_curves(scenario_file, tmp_path):
+    """Without --vary: one file per curve figure and format, no maps."""
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), *FAST, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _figures(out) == {f"{c}.{f}" for c in ("cost_vs_rate", "savings_vs_rate", "lost_vs_rate",
+                                                  "makespan_vs_rate") for f in ("png", "pdf")}
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--rates", ""], "--rates"),
+    (["--rates", " , "], "--rates"),
+    (["--rates", "1:64:exp5"], "--rates"),
+    (["--rates", "8:2:log5"], "--rates"),
+    (["--strategies", "fixed,yolo"], "--strategies"),
+    (["--strategies", ""], "--strategies"),
+    (["--patterns", "none"], "--patterns"),
+    (["--vary", "vm.boot_s=1,2"], "--vary"),
+    (["--vary", "checkpoint.write_s=-3,5"], "--vary"),
+])
+def test_bad_flags_give_one_line_naming_the_flag(scenario_file, tmp_path, args, flag):
+    """A refused flag is one line of output that names it, with a non-zero exit and no traceback."""
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert flag in lines[0] and lines[0].startswith("Error:")
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_plot_of_a_folder_without_a_sweep_is_one_line(tmp_path):
+    """`spotsim plot` on a folder that holds no sweep says so in one line."""
+    result = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    assert result.exit_code != 0
+    assert len(result.output.strip().splitlines()) == 1 and "summary.csv" in result.output
+
+
+def test_interrupted_sweep_says_so_and_exits_non_zero(scenario_file, tmp_path, monkeypatch):
+    """Ctrl-C: a one-line note of the cells kept on disk and exit status 130."""
+    real = sw.run_sweep
+
+    def interrupted(spec, out, jobs=None, progress=None):
+        def stop(n, planned):
+            raise KeyboardInterrupt
+        return real(spec, out, jobs=jobs, progress=stop)
+
+    monkeypatch.setattr(sw, "run_sweep", interrupted)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), *FAST, "--out", str(out)])
+    assert result.exit_code == 130
+    assert "interrupted: 1 of 12 cells complete" in result.output
+    assert (out / "runs.csv").is_file() and (out / "summary.csv").is_file()
