@@ -136,5 +136,10 @@ from .sweep_cli import plot as _plot_command, sweep as _sweep_command  # noqa: E
 main.add_command(_sweep_command)
 main.add_command(_plot_command)
 
+from calibrate.cli import calibrate as _calibrate_command, validate as _validate_command  # noqa: E402
+
+main.add_command(_calibrate_command)
+main.add_command(_validate_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

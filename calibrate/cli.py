@@ -1,0 +1,106 @@
+"""`spotsim calibrate` and `spotsim validate`: parse, delegate to calibrate.*, print."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from spotsim.errors import SpotsimError
+
+from .runs import CalibrationError, read_runs
+
+
+def _load_runs(paths) -> list:
+    """Runs of every log (a run directory stands for its events.jsonl); errors as one line."""
+    runs = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            path = path / "events.jsonl"
+        try:
+            runs += read_runs(path)
+        except SpotsimError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (UnicodeDecodeError, OSError) as exc:
+            raise click.ClickException(f"{path}: cannot read the event log ({exc})") from None
+    return runs
+
+
+@click.command()
+@click.argument("events", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="scenario YAML to write, e.g. scenarios/calibrated/NAME.yaml")
+@click.option("--base", type=click.Path(dir_okay=False, exists=True),
+              help="scenario the calibrated one extends (cloud, prices, billing), e.g. scenarios/study/base.yaml")
+def calibrate(events, output, base):
+    """Fit a scenario to measured EVENTS logs (events.jsonl files or run directories)."""
+    from . import scenario_yaml
+    from .fit import fit
+    from spotsim.config import load_scenario
+
+    runs = _load_runs(events)
+    if not runs:
+        raise click.ClickException("the logs hold no run")
+    try:
+        cal = fit(runs)
+        out = scenario_yaml.write(cal, output, [str(p) for p in events], base)
+        s = load_scenario([out])  # what we wrote must load
+    except SpotsimError as exc:
+        raise click.ClickException(f"the calibrated scenario is not valid: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"{output}: cannot write ({exc.strerror or exc})") from None
+    click.echo(f"calibrated {len(runs)} run(s) -> {out}")
+    click.echo(f"  epoch {s.job.epoch_s:g} s (CV {s.job.epoch_jitter:g}), eval {s.job.eval_s:g} s, "
+               f"checkpoint {s.checkpoint.write_s:g} s, emergency {s.checkpoint.emergency_s:g} s, "
+               f"restore {s.checkpoint.restore_s:g} s, start-up {s.vm.startup_s:g} s, notice {s.vm.notice_s:g} s, "
+               f"accuracy {s.accuracy.a_0:g} -> {s.accuracy.a_max:g} (tau {s.accuracy.tau_epochs:g} epochs)")
+    for note in cal.notes:
+        click.echo(f"  note: {note}")
+
+
+@click.command()
+@click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False),
+              help="the calibrated scenario (spotsim calibrate)")
+@click.argument("events", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_dir", default="validation", show_default=True, type=click.Path(file_okay=False),
+              help="folder for validation.csv and validation.png")
+@click.option("--max-error", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="fail (exit 1) when the median absolute makespan error exceeds this many percent")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the replays")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+def validate(scenario_path, events, out_dir, max_error, seed, as_json):
+    """Replay measured EVENTS runs through the simulator and compare, run by run."""
+    from spotsim.config import load_scenario
+
+    from . import scenario_yaml
+    from . import validate as v
+
+    try:
+        scenario = load_scenario([scenario_path])
+    except SpotsimError as exc:
+        raise click.ClickException(str(exc)) from None
+    runs = _load_runs(events)
+    try:
+        report = v.validate(scenario, runs, scenario_yaml.read_identity(scenario_path), seed)
+    except SpotsimError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = Path(out_dir)
+    try:
+        csv_path = v.write_csv(report, out / "validation.csv")
+        png = v.scatter(report, out / "validation.png")
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    summary = report.summary()
+    if as_json:
+        click.echo(json.dumps({**summary, "skipped": report.skipped}))
+    else:
+        click.echo(v.table(report))
+        for s in report.skipped:
+            click.echo(f"skipped {s}")
+        click.echo(f"wrote {csv_path} and {png}")
+    err = summary["median_abs_makespan_err_pct"]
+    if err > max_error:
+        click.echo(f"FAIL: median absolute makespan error {err:.2f}% exceeds --max-error {max_error:g}%", err=True)
+        sys.exit(1)

@@ -1,0 +1,313 @@
+"""Scenario parameters fitted from measured runs, each with the evidence behind it.
+
+Every fitted value says from how many observations it came and how spread they
+were; a parameter the logs say nothing about keeps its default and says so.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from spotsim.config import Accuracy, Checkpoint, Job, Scenario, Vm
+
+from .runs import Run, finite, restored, startup_s
+
+STRATEGY_KEYS = ("strategy", "every_epochs", "every_s", "prior_mtbf_s", "ema_alpha", "min_interval_s",
+                 "max_interval_s")
+"""Checkpoint settings taken from the runs' run_start when all runs agree on them."""
+
+
+@dataclass
+class Fitted:
+    """One scenario value and the comment that goes with it in the YAML."""
+
+    value: Any
+    comment: str
+    measured: bool = True
+
+
+@dataclass
+class Calibration:
+    """The fitted values (dotted key -> Fitted), notes for the user, the job's identity."""
+
+    values: dict[str, Fitted] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    identity: dict = field(default_factory=dict)
+    runs: int = 0
+    sources: tuple[str, ...] = ()
+
+    def set(self, key: str, value, comment: str, measured: bool = True) -> None:
+        self.values[key] = Fitted(value, comment, measured)
+
+    def default(self, key: str, why: str) -> None:
+        """Keep the built-in default of `key`, and say why (comment and note)."""
+        sec, name = key.split(".")
+        cls = {"job": Job, "checkpoint": Checkpoint, "vm": Vm, "accuracy": Accuracy}[sec]
+        f = next(f for f in fields(cls) if f.name == name)
+        value = f.default
+        self.values[key] = Fitted(value, f"DEFAULT, not measured: {why}", measured=False)
+        self.notes.append(f"{key}: {why}; using the default {value!r}")
+
+    def layer(self) -> dict:
+        """The fitted values as a nested scenario layer."""
+        out: dict = {}
+        for k, f in self.values.items():
+            if "." in k:
+                sec, name = k.split(".")
+                out.setdefault(sec, {})[name] = f.value
+            else:
+                out[k] = f.value
+        return out
+
+
+def spread(values, unit: str = "s", digits: int = 3) -> str:
+    """'n=12: mean 5.1 s, sd 0.81 s, range 3.8-6.4 s' (a one-value sample has no sd)."""
+    v = finite(values)
+    fmt = lambda x: f"{x:.{digits}g}"
+    u = f" {unit}" if unit else ""
+    if len(v) == 1:
+        return f"n=1: {fmt(v[0])}{u} (one observation, no spread)"
+    sd = statistics.stdev(v)
+    if sd <= 1e-9 * max(abs(x) for x in v):
+        sd = 0.0  # float noise of equal values
+    return f"n={len(v)}: mean {fmt(statistics.fmean(v))}{u}, sd {fmt(sd)}{u}, range {fmt(min(v))}-{fmt(max(v))}{u}"
+
+
+def _r(x: float, digits: int = 4) -> float:
+    """Round to `digits` significant digits (what the YAML shows)."""
+    if x == 0 or not math.isfinite(x):
+        return float(x)
+    return float(f"{x:.{digits}g}")
+
+
+def fit(runs: list[Run]) -> Calibration:
+    """Fit every parameter the runs measure; defaults (with a note) for the rest."""
+    cal = Calibration(runs=len(runs), sources=tuple(sorted({r.source for r in runs})))
+    _job(cal, runs)
+    _timings(cal, runs)
+    _strategy(cal, runs)
+    _interrupts(cal, runs)
+    _accuracy(cal, runs)
+    ids = [r.identity for r in runs if r.identity]
+    if ids:
+        keys = set.intersection(*(set(i) for i in ids))
+        cal.identity = {k: ids[0][k] for k in sorted(keys) if all(i[k] == ids[0][k] for i in ids)}
+        mixed = sorted(k for k in keys if k not in cal.identity)
+        if mixed:
+            cal.notes.append(f"the runs trained different jobs ({', '.join(mixed)} differ): "
+                             f"one scenario averages them")
+    return cal
+
+
+def _job(cal: Calibration, runs: list[Run]) -> None:
+    epochs = sorted({r.epochs for r in runs})
+    cal.set("job.epochs", max(epochs), f"requested by the runs' run_start ({', '.join(map(str, epochs))})"
+            if len(epochs) > 1 else f"requested by all {len(runs)} run(s)")
+    whole = [e for r in runs for e in r.whole_epochs()]
+    split = sum(len(r.epoch_records()) for r in runs) - len(whole)
+    if whole:
+        t = [e["train_s"] for e in whole]
+        m = statistics.fmean(t)
+        note = f"; {split} epoch(s) cut by a restart left out" if split else ""
+        cal.set("job.epoch_s", _r(m), f"training seconds of whole epochs, {spread(t)}{note}")
+        if len(t) >= 2:
+            cv = statistics.stdev(t) / m
+            cv = 0.0 if cv < 1e-9 else cv
+            cal.set("job.epoch_jitter", _r(cv, 3), f"coefficient of variation of those {len(t)} epochs")
+        else:
+            cal.default("job.epoch_jitter", "one whole epoch gives no spread")
+    else:
+        cal.default("job.epoch_s", "no epoch was trained in one piece")
+        cal.default("job.epoch_jitter", "no epoch was trained in one piece")
+    evals = [e["eval_s"] for r in runs for e in r.epoch_records()]
+    if evals:
+        cal.set("job.eval_s", _r(statistics.fmean(evals)), f"validation after each epoch, {spread(evals)}")
+    else:
+        cal.default("job.eval_s", "no epoch_end in the logs")
+    steps = [e["train_s"] / e["steps"] for e in whole if e.get("steps")]
+    if steps:
+        cal.set("job.step_s", _r(statistics.fmean(steps)), f"seconds per training step (train_s / steps), "
+                f"{spread(steps)}")
+    else:
+        cal.default("job.step_s", "the logs do not give steps per epoch (simulated logs never do)")
+
+
+def _timings(cal: Calibration, runs: list[Run]) -> None:
+    lts = [(r, lt) for r in runs for lt in r.lifetimes]
+    periodic = [c for _, lt in lts for c in lt.checkpoints if c["kind"] == "periodic" and c["ok"]]
+    emergency = [c for _, lt in lts for c in lt.checkpoints if c["kind"] == "emergency" and c["ok"]]
+    stall = lambda c: c.get("stall_s") if c.get("stall_s") is not None else c["seconds"]
+    if periodic:
+        w = [stall(c) for c in periodic]
+        cal.set("checkpoint.write_s", _r(statistics.fmean(w)),
+                f"training blocked by a periodic save, {spread(w)}{_bytes(periodic)}")
+    elif emergency:
+        w = [stall(c) for c in emergency]
+        cal.set("checkpoint.write_s", _r(statistics.fmean(w)),
+                f"no periodic save in the logs: from the emergency saves, {spread(w)}{_bytes(emergency)}")
+    else:
+        cal.default("checkpoint.write_s", "no checkpoint in the logs")
+    if emergency:
+        w = [stall(c) for c in emergency]
+        lat = _notice_latency(runs)
+        cal.set("checkpoint.emergency_write_s", _r(statistics.fmean(w)),
+                f"emergency save, {spread(w)}; notice to durable (emergency-save latency): "
+                + (spread(lat) if lat else "not measured"))
+    else:
+        cal.default("checkpoint.emergency_write_s", "no emergency save in the logs (no preemption, or "
+                    "emergency saving off): the emergency save takes checkpoint.write_s")
+        cal.values["checkpoint.emergency_write_s"].value = None
+    rs = [float(lt.resume["restore_s"]) for _, lt in lts if restored(lt)]
+    if rs:
+        cal.set("checkpoint.restore_s", _r(statistics.fmean(rs)), f"loading a checkpoint at resume, {spread(rs)}")
+    else:
+        cal.default("checkpoint.restore_s", "no lifetime restored a checkpoint (no preemption after a save)")
+    ups = [(r, lt, startup_s(r, lt)) for r, lt in lts]
+    st = [u for _, _, u in ups if u is not None]
+    cut = sum(1 for _, _, u in ups if u is None)
+    if st:
+        extra = (f"; {cut} lifetime(s) preempted before start-up ended left out (they were longer)"
+                 if cut else "")
+        cal.set("vm.startup_s", _r(statistics.fmean(st)),
+                f"grant (trainer spawn) to training code running, before the restore, {spread(st)}{extra}")
+    else:
+        cal.default("vm.startup_s", "no lifetime got through its start-up")
+    windows = finite(r.window_s for r in runs)
+    if windows:
+        cal.set("vm.notice_s", _r(statistics.fmean(windows)),
+                f"the runs' notice window (real mode: --grace), {spread(windows)}; set your cloud's here")
+    else:
+        cal.default("vm.notice_s", "the logs give no notice window")
+
+
+def _bytes(ckpts: list[dict]) -> str:
+    b = [c["bytes"] / 1e6 for c in ckpts if c.get("bytes")]
+    rate = [c["bytes"] / 1e6 / c["seconds"] for c in ckpts if c.get("bytes") and c.get("seconds")]
+    if not b:
+        return ""
+    return (f"; {statistics.fmean(b):.4g} MB per checkpoint written at {statistics.fmean(rate):.4g} MB/s "
+            f"(write time of another model: its MB / {statistics.fmean(rate):.4g} MB/s)")
+
+
+def _notice_latency(runs: list[Run]) -> list[float]:
+    out = []
+    for r in runs:
+        for lt in r.lifetimes:
+            if lt.sent is None:
+                continue
+            em = [c for c in lt.checkpoints if c["kind"] == "emergency" and c["ok"]]
+            if em:
+                out.append(float(em[-1]["t"]) - float(lt.sent["t"]))
+    return out
+
+
+def _strategy(cal: Calibration, runs: list[Run]) -> None:
+    cfgs = [r.checkpoint_config for r in runs]
+    names = sorted({c.get("strategy") or "?" for c in cfgs})
+    if len(names) == 1 and names[0] != "?":
+        cal.set("checkpoint.strategy", names[0], f"used by all {len(runs)} run(s)")
+        relevant = {"fixed": ("every_epochs", "every_s"),
+                    "adaptive": ("prior_mtbf_s", "ema_alpha", "min_interval_s", "max_interval_s")}
+        for k in relevant.get(names[0], ()):
+            vals = {repr(c.get(k)) for c in cfgs if k in c}
+            if len(vals) == 1 and all(k in c for c in cfgs):
+                cal.set(f"checkpoint.{k}", cfgs[0][k], "the runs' setting")
+    else:
+        cal.notes.append(f"the runs use different checkpoint strategies ({', '.join(names)}): the scenario "
+                         f"keeps the default; validation replays each run with its own")
+    em = {c.get("emergency") for c in cfgs}
+    if len(em) == 1 and None not in em:
+        cal.set("checkpoint.emergency", bool(em.pop()), f"the runs' setting")
+
+
+def _interrupts(cal: Calibration, runs: list[Run]) -> None:
+    ups = [float(lt.sent["t"]) - lt.start for r in runs for lt in r.lifetimes if lt.sent]
+    if not ups:
+        cal.notes.append("no preemption in the logs: restore time, emergency saves and capacity waits "
+                         "are not measured (defaults)")
+        return
+    total_h = sum(float(lt.sent["t"]) - lt.start if lt.sent else _alive(r, lt)
+                  for r in runs for lt in r.lifetimes) / 3600.0
+    rate = len(ups) / total_h if total_h > 0 else 0.0
+    pats = sorted({r.start.get("pattern") or "?" for r in runs})
+    pattern = pats[0] if len(pats) == 1 and pats[0] in ("regular", "poisson", "bursty", "weibull") else "poisson"
+    cal.set("interrupts.pattern", pattern, "the runs' pattern" if len(pats) == 1 and pattern == pats[0]
+            else f"the runs mix patterns ({', '.join(pats)}): poisson stands for them")
+    cal.set("interrupts.rate_per_h", _r(rate), f"{len(ups)} preemptions in {total_h:.4g} h of uptime; "
+            f"uptime to notice {spread(ups)}")
+    windows = {r.label: r.window_s for r in runs}
+    waits = []
+    for r in runs:
+        w = windows[r.label] or 0.0
+        for i, lt in enumerate(r.lifetimes):
+            if lt.sent and i + 1 < len(r.lifetimes):
+                waits.append(max(0.0, r.lifetimes[i + 1].start - float(lt.sent["t"]) - w))
+    if waits and max(waits) > 0:
+        cal.set("capacity.wait", "fixed", "time from the end of the notice window to the next grant")
+        cal.set("capacity.wait_s", _r(statistics.fmean(waits)), spread(waits))
+    elif waits:
+        cal.set("capacity.wait", "none", f"the next VM came within the notice window every time "
+                f"(n={len(waits)}; real mode restarts after the trainer exits plus --restart-delay)")
+
+
+def _alive(r: Run, lt) -> float:
+    stop = float(lt.exit["t"]) if lt.exit is not None else float(r.end["t"]) if r.end else lt.start
+    return max(0.0, stop - lt.start)
+
+
+def accuracy_model(e, a_max, a_0, tau):
+    return a_max - (a_max - a_0) * np.exp(-e / tau)
+
+
+def _accuracy(cal: Calibration, runs: list[Run]) -> None:
+    pts = [(float(e["epoch"]), float(e["val_acc"])) for r in runs for e in r.epoch_records()
+           if e.get("val_acc") is not None]
+    keys = ("accuracy.a_max", "accuracy.a_0", "accuracy.tau_epochs", "accuracy.noise_sd")
+    distinct = len({x for x, _ in pts})
+    why = None
+    if distinct < 4:
+        why = f"the accuracy curve needs validation results at 4 or more epochs ({distinct} in the logs)"
+    else:
+        from scipy.optimize import curve_fit
+
+        x, y = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+        p0 = [max(float(y.max()), 1e-3), max(min(float(y.min()), float(y.max())), 0.0),
+              max(1.0, float(x.max()) / 3)]
+        try:
+            popt, pcov = curve_fit(accuracy_model, x, y, p0=p0, bounds=([0, 0, 1e-3], [1, 1, 1e5]), maxfev=20000)
+        except (RuntimeError, ValueError) as exc:
+            popt, why = None, f"the least-squares fit of the accuracy curve failed ({exc})"
+        if popt is not None:
+            a_max, a_0, tau = (float(v) for v in popt)
+            if a_0 > a_max:
+                why = (f"validation accuracy falls over the epochs (fitted a_0 {a_0:.3g} > a_max {a_max:.3g}): "
+                       f"not the rising curve the simulator assumes")
+            else:
+                resid = y - accuracy_model(x, *popt)
+                dof = max(1, len(y) - 3)
+                sd = float(np.sqrt(np.sum(resid ** 2) / dof))
+                perr = np.sqrt(np.clip(np.diag(pcov), 0, None)) if np.all(np.isfinite(pcov)) else [math.nan] * 3
+                n = f"least squares over {len(y)} (epoch, accuracy) points at {distinct} epochs"
+                cal.set(keys[0], _r(a_max), f"{n}; standard error {perr[0]:.2g}")
+                cal.set(keys[1], _r(a_0), f"standard error {perr[1]:.2g}")
+                cal.set(keys[2], _r(tau), f"standard error {perr[2]:.2g} epochs")
+                cal.set(keys[3], _r(min(sd, 0.5), 3), f"residual sd of the {len(y)} points about the curve")
+                if any(not (e <= abs(v)) for e, v in zip(perr, popt)):
+                    cal.notes.append(f"accuracy.*: the curve is poorly determined by epochs 1-{int(x.max())} "
+                                     f"(a standard error exceeds its value); more epochs would pin it down")
+                return
+    for k in keys:
+        cal.default(k, why)
+    cal.notes[-4:] = [f"accuracy.*: {why}; using the default curve"]
+
+
+def scenario_of(cal: Calibration, base: Scenario | None = None) -> Scenario:
+    """The calibrated scenario (over `base`, default: the built-in defaults)."""
+    from spotsim.config import build_scenario
+
+    layers = [("base", base.to_dict())] if base is not None else []
+    return build_scenario(layers + [("calibration", cal.layer())], known_complete=base is not None)

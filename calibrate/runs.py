@@ -1,0 +1,346 @@
+"""Event logs read into runs and lifetimes, and what each run measured.
+
+Simulated logs (`spotsim run --events`, source "sim") and real ones (`real run`,
+source "real") share one schema, but two things differ and are handled here:
+
+- start-up: the simulator logs `process_start` once start-up is over (training
+  code about to run, before the restore); real mode logs it when the trainer's
+  Python is up, and its `resume` (with `restore_s`) once data, model and
+  checkpoint are loaded. Start-up is therefore grant -> `process_start` for
+  simulated lifetimes and grant -> (`resume` - `restore_s`) for real ones.
+- the notice window: on a cloud the VM stays up, and billed, for the whole
+  window after the notice (the simulator does this); real mode's supervisor
+  starts the next trainer as soon as the old one has exited and the restart
+  delay has passed. `measure` puts a real run on the cloud's timeline: a gap
+  from SIGTERM to the next spawn shorter than the window is stretched to the
+  window (so the makespan grows by the difference), a longer gap is the window
+  plus a capacity wait, and each lifetime is billed from its grant to the end of
+  its window under the billing rule, as the simulator bills.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spotsim.config import Billing
+from spotsim.costs import billed_seconds
+from spotsim.errors import SpotsimError
+from spotsim.events import LoggedEvent, iter_events
+
+IDENTITY_KEYS = ("model", "dataset", "max_samples", "batch_size", "device")
+"""run_start fields (real mode) that say which job a run trained."""
+
+
+class CalibrationError(SpotsimError):
+    """Logs or a scenario that calibration or validation cannot use, said in one sentence."""
+
+
+@dataclass
+class Lifetime:
+    """One VM lifetime (in real mode: one trainer process) and what it logged."""
+
+    index: int
+    start: float | None = None
+    process_start: float | None = None
+    resume: dict | None = None
+    sent: dict | None = None
+    received: dict | None = None
+    kill: dict | None = None
+    exit: dict | None = None
+    checkpoints: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    late_notice: dict | None = None
+    """A SIGTERM that reached a real trainer already finishing (it exited done): not a preemption."""
+
+    @property
+    def preempted(self) -> bool:
+        return self.sent is not None
+
+
+@dataclass
+class Run:
+    """One run: the records from a `run_start` to its `run_end` (if any)."""
+
+    path: str
+    line: int
+    source: str
+    start: dict
+    end: dict | None = None
+    lifetimes: list[Lifetime] = field(default_factory=list)
+    capacity_back: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The run's directory name for `.../NAME/events.jsonl`, else the file name (plus :line)."""
+        p = Path(self.path)
+        base = p.parent.name if p.name == "events.jsonl" and p.parent.name else p.stem
+        return base if self.line == 1 else f"{base}:{self.line}"
+
+    @property
+    def epochs(self) -> int:
+        return int(self.start["epochs"])
+
+    @property
+    def strategy(self) -> str | None:
+        return self.start.get("strategy") or (self.start.get("checkpoint") or {}).get("strategy")
+
+    @property
+    def checkpoint_config(self) -> dict:
+        """The run's checkpoint settings as logged (real mode, and the simulator since run_start
+        carries them): strategy, every_epochs, every_s, emergency, adaptive bounds..."""
+        cfg = dict(self.start.get("checkpoint") or {})
+        if self.strategy:
+            cfg["strategy"] = self.strategy
+        if "emergency" in self.start:
+            cfg["emergency"] = bool(self.start["emergency"])
+        return cfg
+
+    @property
+    def window_s(self) -> float | None:
+        """The notice window: real mode's grace, the simulator's vm.notice_s."""
+        for k in ("grace_s", "notice_s"):
+            if self.start.get(k) is not None:
+                return float(self.start[k])
+        gaps = [lt.kill["t"] - lt.sent["t"] for lt in self.lifetimes if lt.sent and lt.kill]
+        return statistics.median(gaps) if gaps else None
+
+    @property
+    def identity(self) -> dict:
+        return {k: self.start[k] for k in IDENTITY_KEYS if k in self.start}
+
+    @property
+    def completed(self) -> bool:
+        """The run reached its last epoch and said so in its run_end."""
+        e = self.end
+        if e is None or e.get("completed") is False or e.get("finished") is False:
+            return False
+        return int(e.get("epochs_done", 0)) >= self.epochs
+
+    def epoch_records(self) -> list[dict]:
+        return [e for lt in self.lifetimes for e in lt.epochs]
+
+    def whole_epochs(self) -> list[dict]:
+        """epoch_end records of epochs trained in one piece (no restart inside them).
+
+        Real mode marks the others `split`; in simulated logs it is the first epoch
+        after a resume from inside an epoch.
+        """
+        out = []
+        for lt in self.lifetimes:
+            frac = lt.resume is not None and float(lt.resume["from_epoch"]) % 1.0 > 1e-9
+            for i, e in enumerate(lt.epochs):
+                if "split" in e:
+                    if not e["split"]:
+                        out.append(e)
+                elif not (i == 0 and frac):
+                    out.append(e)
+        return out
+
+    def epoch_len_s(self) -> float | None:
+        """Mean seconds of one whole epoch: training plus validation."""
+        w = self.whole_epochs()
+        return statistics.fmean(e["train_s"] + e["eval_s"] for e in w) if w else None
+
+
+def read_runs(path) -> list[Run]:
+    """The runs in one JSONL event log (a file may hold several, one after another).
+
+    Schema problems raise EventLogError with the file and line; a file whose
+    events do not start with run_start raises CalibrationError.
+    """
+    return _build(iter_events(path))
+
+
+def read_records(records: list[dict], name: str) -> Run:
+    """The one run in records kept in memory (EventLog(keep=True))."""
+    runs = _build(LoggedEvent(r, name, i) for i, r in enumerate(records, start=1))
+    if len(runs) != 1:
+        raise CalibrationError(f"{name}: expected one run, found {len(runs)}")
+    return runs[0]
+
+
+def _build(events) -> list[Run]:
+    runs: list[Run] = []
+    run: Run | None = None
+    current: Lifetime | None = None
+    for ev in events:
+        r = ev.record
+        name = r["event"]
+        if name == "run_start":
+            run = Run(ev.path, ev.line, r.get("source", "?"), r)
+            runs.append(run)
+            current = None
+            continue
+        if run is None:
+            raise CalibrationError(f"{ev.path}:{ev.line}: {name} before any run_start: "
+                                   f"not the log of a whole run (the first event must be run_start)")
+        if name == "run_end":
+            run.end = r
+            continue
+        if name == "capacity_back":
+            run.capacity_back.append(r)
+            continue
+        if name == "vm_start":
+            current = _lifetime(run, int(r["lifetime"]), ev)
+            current.start = float(r["t"])
+            continue
+        lt = _lifetime(run, int(r["lifetime"]), ev) if "lifetime" in r else current
+        if lt is None:
+            raise CalibrationError(f"{ev.path}:{ev.line}: {name} before any vm_start")
+        if name == "process_start":
+            lt.process_start = float(r["t"])
+        elif name == "resume":
+            lt.resume = r
+        elif name == "epoch_end":
+            lt.epochs.append(r)
+        elif name == "checkpoint":
+            lt.checkpoints.append(r)
+        elif name == "preempt_notice":
+            if r["direction"] == "sent":
+                lt.sent = r
+            else:
+                lt.received = r
+        elif name == "kill":
+            lt.kill = r
+        elif name == "process_exit":
+            lt.exit = r
+    for run in runs:
+        for lt in run.lifetimes:
+            if run.source == "real" and lt.sent is not None and lt.exit is not None and lt.exit["code"] == 0:
+                lt.late_notice, lt.sent = lt.sent, None  # exit code 0 is real mode's "done"
+        if any(lt.start is None for lt in run.lifetimes):
+            bad = next(lt for lt in run.lifetimes if lt.start is None)
+            raise CalibrationError(f"{run.path}:{run.line}: lifetime {bad.index} has events but no vm_start")
+    return runs
+
+
+def _lifetime(run: Run, index: int, ev) -> Lifetime:
+    for lt in reversed(run.lifetimes):
+        if lt.index == index:
+            return lt
+    if index < 1:
+        raise CalibrationError(f"{ev.path}:{ev.line}: lifetime {index}: lifetimes count from 1")
+    lt = Lifetime(index)
+    run.lifetimes.append(lt)
+    run.lifetimes.sort(key=lambda x: x.index)
+    return lt
+
+
+def startup_s(run: Run, lt: Lifetime) -> float | None:
+    """Grant to training code running, before the restore (None: cut by a notice)."""
+    if lt.start is None:
+        return None
+    if run.source == "sim":
+        return None if lt.process_start is None else lt.process_start - lt.start
+    if lt.resume is None:
+        return None
+    return float(lt.resume["t"]) - float(lt.resume["restore_s"]) - lt.start
+
+
+def restored(lt: Lifetime) -> bool:
+    """The lifetime loaded a checkpoint (real mode logs a resume from scratch too)."""
+    r = lt.resume
+    return r is not None and ("checkpoint" not in r or r["checkpoint"] is not None)
+
+
+# -- what a run measured ---------------------------------------------------------
+@dataclass(frozen=True)
+class Measured:
+    """A run's figures on the cloud's timeline (see the module docstring)."""
+
+    makespan_s: float
+    wall_s: float
+    """The log's own makespan (real mode: wall clock, with its short restarts)."""
+    billed_s: float
+    preemptions: int
+    periodic: int
+    periodic_failed: int
+    emergency: int
+    emergency_failed: int
+    epochs_done: int
+    lost_epochs: float
+    lost_s: float
+    uptimes_s: tuple[float, ...]
+    waits_s: tuple[float, ...]
+    replayed_s: float
+    """Seconds of the makespan that a replay takes from the log: uptimes, windows, waits."""
+
+    @property
+    def predicted_s(self) -> float:
+        """The makespan minus what a replay copies: the part the simulator predicts."""
+        return self.makespan_s - self.replayed_s
+
+
+def billed_lifetime(duration_s: float, preempted: bool, billing: Billing) -> float:
+    """Billed seconds of one lifetime, by the simulator's rule (model.Job._bill)."""
+    if preempted and duration_s < billing.free_if_preempted_within_s:
+        return 0.0
+    return billed_seconds(duration_s, billing.minimum_s, billing.increment_s)
+
+
+def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | None = None) -> Measured:
+    """What `run` measured, with a notice window of `window_s` seconds.
+
+    Lost work is counted per preemption: the position at the notice (after the
+    step in flight) minus the position the job next resumed from, in epochs;
+    simulated logs give the seconds lost directly (process_exit.lost_s), which
+    are turned into epochs with `epoch_len_s` (default: the log's mean whole
+    epoch, training plus validation).
+    """
+    if run.end is None:
+        raise CalibrationError(f"{run.path}:{run.line}: the run has no run_end (cut off): it cannot be measured")
+    lts = run.lifetimes
+    end_t = float(run.end["t"])
+    epoch_len = epoch_len_s or run.epoch_len_s() or 0.0
+    uptimes, waits = [], []
+    stretch = billed = replayed = 0.0
+    lost_epochs = lost_s = 0.0
+    for i, lt in enumerate(lts):
+        if lt.preempted:
+            up = float(lt.sent["t"]) - lt.start
+            uptimes.append(up)
+            nxt = lts[i + 1].start if i + 1 < len(lts) else None
+            gap = (nxt - float(lt.sent["t"])) if nxt is not None else window_s
+            waits.append(max(0.0, gap - window_s))
+            stretch += max(0.0, window_s - gap)
+            billed += billed_lifetime(up + window_s, True, billing)
+            replayed += up + window_s + waits[-1]
+            le, ls = _lost(run, i, epoch_len)
+            lost_epochs += le
+            lost_s += ls
+        else:
+            stop = float(lt.exit["t"]) if lt.exit is not None else end_t
+            billed += billed_lifetime(stop - lt.start, False, billing)
+    ck = [c for lt in lts for c in lt.checkpoints]
+    done = max([int(e["epoch"]) for e in run.epoch_records()] + [int(run.end.get("epochs_done", 0))])
+    return Measured(
+        makespan_s=end_t + stretch, wall_s=end_t, billed_s=billed,
+        preemptions=len(uptimes),
+        periodic=sum(1 for c in ck if c["kind"] == "periodic" and c["ok"]),
+        periodic_failed=sum(1 for c in ck if c["kind"] == "periodic" and not c["ok"]),
+        emergency=sum(1 for c in ck if c["kind"] == "emergency" and c["ok"]),
+        emergency_failed=sum(1 for c in ck if c["kind"] == "emergency" and not c["ok"]),
+        epochs_done=done, lost_epochs=lost_epochs, lost_s=lost_s,
+        uptimes_s=tuple(uptimes), waits_s=tuple(waits), replayed_s=replayed)
+
+
+def _lost(run: Run, i: int, epoch_len: float) -> tuple[float, float]:
+    """(epochs, seconds) of work lost at the preemption of lifetime i."""
+    lt = run.lifetimes[i]
+    if lt.exit is not None and "lost_s" in lt.exit:
+        s = float(lt.exit["lost_s"])
+        return (s / epoch_len if epoch_len > 0 else 0.0), s
+    pos = (lt.received or {}).get("position")
+    if pos is None:
+        return 0.0, 0.0
+    resumed = next((later.resume for later in run.lifetimes[i + 1:] if later.resume is not None), None)
+    if resumed is None:
+        return 0.0, 0.0
+    e = max(0.0, float(pos) - float(resumed["from_epoch"]))
+    return e, e * epoch_len
+
+
+def finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
