@@ -249,10 +249,13 @@ class Job:
             if math.isfinite(pre.uptime_s):
                 env.process(self._preempter(env, env.active_process, pre.uptime_s, token))
             phase, ch, phase_start = STARTUP, None, env.now
+            # A replayed measured run may bring each lifetime's own start-up (interrupts.replay).
+            replayed = getattr(self.pattern, "startup_of", None)
+            life_startup = startup if replayed is None else replayed(life, startup)
             try:
-                if startup > 0:
-                    yield env.timeout(startup)
-                self._account_startup(life, startup)
+                if life_startup > 0:
+                    yield env.timeout(life_startup)
+                self._account_startup(life, life_startup)
                 self.emit("process_start", env.now, lifetime=life)
                 if self.durable is None:
                     self._restart_from_scratch()
