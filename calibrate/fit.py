@@ -105,8 +105,8 @@ def fit(runs: list[Run]) -> Calibration:
 
 def _job(cal: Calibration, runs: list[Run]) -> None:
     epochs = sorted({r.epochs for r in runs})
-    cal.set("job.epochs", max(epochs), f"requested by the runs' run_start ({', '.join(map(str, epochs))})"
-            if len(epochs) > 1 else f"requested by all {len(runs)} run(s)")
+    cal.set("job.epochs", max(epochs), f"the most requested by the n={len(runs)} runs' run_start ({', '.join(map(str, epochs))})"
+            if len(epochs) > 1 else f"requested by all n={len(runs)} run(s)")
     whole = [e for r in runs for e in r.whole_epochs()]
     split = sum(len(r.epoch_records()) for r in runs) - len(whole)
     if whole:
@@ -117,7 +117,7 @@ def _job(cal: Calibration, runs: list[Run]) -> None:
         if len(t) >= 2:
             cv = statistics.stdev(t) / m
             cv = 0.0 if cv < 1e-9 else cv
-            cal.set("job.epoch_jitter", _r(cv, 3), f"coefficient of variation of those {len(t)} epochs")
+            cal.set("job.epoch_jitter", _r(cv, 3), f"coefficient of variation of those n={len(t)} epochs")
         else:
             cal.default("job.epoch_jitter", "one whole epoch gives no spread")
     else:
@@ -209,19 +209,19 @@ def _strategy(cal: Calibration, runs: list[Run]) -> None:
     cfgs = [r.checkpoint_config for r in runs]
     names = sorted({c.get("strategy") or "?" for c in cfgs})
     if len(names) == 1 and names[0] != "?":
-        cal.set("checkpoint.strategy", names[0], f"used by all {len(runs)} run(s)")
+        cal.set("checkpoint.strategy", names[0], f"used by all n={len(runs)} run(s)")
         relevant = {"fixed": ("every_epochs", "every_s"),
                     "adaptive": ("prior_mtbf_s", "ema_alpha", "min_interval_s", "max_interval_s")}
         for k in relevant.get(names[0], ()):
             vals = {repr(c.get(k)) for c in cfgs if k in c}
             if len(vals) == 1 and all(k in c for c in cfgs):
-                cal.set(f"checkpoint.{k}", cfgs[0][k], "the runs' setting")
+                cal.set(f"checkpoint.{k}", cfgs[0][k], f"the setting of all n={len(runs)} run(s)")
     else:
         cal.notes.append(f"the runs use different checkpoint strategies ({', '.join(names)}): the scenario "
                          f"keeps the default; validation replays each run with its own")
     em = {c.get("emergency") for c in cfgs}
     if len(em) == 1 and None not in em:
-        cal.set("checkpoint.emergency", bool(em.pop()), f"the runs' setting")
+        cal.set("checkpoint.emergency", bool(em.pop()), f"the setting of all n={len(runs)} run(s)")
 
 
 def _interrupts(cal: Calibration, runs: list[Run]) -> None:
@@ -235,9 +235,9 @@ def _interrupts(cal: Calibration, runs: list[Run]) -> None:
     rate = len(ups) / total_h if total_h > 0 else 0.0
     pats = sorted({r.start.get("pattern") or "?" for r in runs})
     pattern = pats[0] if len(pats) == 1 and pats[0] in ("regular", "poisson", "bursty", "weibull") else "poisson"
-    cal.set("interrupts.pattern", pattern, "the runs' pattern" if len(pats) == 1 and pattern == pats[0]
+    cal.set("interrupts.pattern", pattern, f"the pattern of all n={len(runs)} run(s)" if len(pats) == 1 and pattern == pats[0]
             else f"the runs mix patterns ({', '.join(pats)}): poisson stands for them")
-    cal.set("interrupts.rate_per_h", _r(rate), f"{len(ups)} preemptions in {total_h:.4g} h of uptime; "
+    cal.set("interrupts.rate_per_h", _r(rate), f"n={len(ups)} preemptions in {total_h:.4g} h of uptime; "
             f"uptime to notice {spread(ups)}")
     windows = {r.label: r.window_s for r in runs}
     waits = []
@@ -247,7 +247,7 @@ def _interrupts(cal: Calibration, runs: list[Run]) -> None:
             if lt.sent and i + 1 < len(r.lifetimes):
                 waits.append(max(0.0, r.lifetimes[i + 1].start - float(lt.sent["t"]) - w))
     if waits and max(waits) > 0:
-        cal.set("capacity.wait", "fixed", "time from the end of the notice window to the next grant")
+        cal.set("capacity.wait", "fixed", f"time from the end of the notice window to the next grant (n={len(waits)})")
         cal.set("capacity.wait_s", _r(statistics.fmean(waits)), spread(waits))
     elif waits:
         cal.set("capacity.wait", "none", f"the next VM came within the notice window every time "
@@ -291,11 +291,11 @@ def _accuracy(cal: Calibration, runs: list[Run]) -> None:
                 dof = max(1, len(y) - 3)
                 sd = float(np.sqrt(np.sum(resid ** 2) / dof))
                 perr = np.sqrt(np.clip(np.diag(pcov), 0, None)) if np.all(np.isfinite(pcov)) else [math.nan] * 3
-                n = f"least squares over {len(y)} (epoch, accuracy) points at {distinct} epochs"
+                n = f"least squares over n={len(y)} (epoch, accuracy) points at {distinct} epochs"
                 cal.set(keys[0], _r(a_max), f"{n}; standard error {perr[0]:.2g}")
-                cal.set(keys[1], _r(a_0), f"standard error {perr[1]:.2g}")
-                cal.set(keys[2], _r(tau), f"standard error {perr[2]:.2g} epochs")
-                cal.set(keys[3], _r(min(sd, 0.5), 3), f"residual sd of the {len(y)} points about the curve")
+                cal.set(keys[1], _r(a_0), f"same fit (n={len(y)}); standard error {perr[1]:.2g}")
+                cal.set(keys[2], _r(tau), f"same fit (n={len(y)}); standard error {perr[2]:.2g} epochs")
+                cal.set(keys[3], _r(min(sd, 0.5), 3), f"residual sd of the n={len(y)} points about the curve")
                 if any(not (e <= abs(v)) for e, v in zip(perr, popt)):
                     cal.notes.append(f"accuracy.*: the curve is poorly determined by epochs 1-{int(x.max())} "
                                      f"(a standard error exceeds its value); more epochs would pin it down")

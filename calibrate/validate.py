@@ -22,7 +22,7 @@ from spotsim.events import EventLog
 from spotsim.interrupts.replay import Replay
 from spotsim.model import simulate
 
-from .runs import CalibrationError, Measured, Run, measure, read_records
+from .runs import CalibrationError, Measured, Run, measure, read_records, startup_s
 
 COMPARED = ("makespan_s", "billed_s", "lost_epochs", "periodic", "emergency", "preemptions", "epochs_done")
 EPOCH_RATIO_LIMIT = 2.0
@@ -116,14 +116,32 @@ def run_scenario(scenario: Scenario, run: Run) -> Scenario:
         raise CalibrationError(f"{run.path}: the run's settings do not fit the scenario: {exc}") from None
 
 
-def compare(scenario: Scenario, run: Run, seed=0) -> Comparison:
-    """Replay one completed run and measure both sides alike."""
+def replayed_startups(run: Run) -> tuple[float | None, ...]:
+    """Each lifetime's measured start-up; one cut by its notice lasts past that notice."""
+    out = []
+    for lt in run.lifetimes:
+        st = startup_s(run, lt)
+        if st is None and lt.preempted:
+            st = float(lt.sent["t"]) - lt.start + 1.0  # still starting up when the notice came
+        out.append(st)
+    return tuple(out)
+
+
+def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True) -> Comparison:
+    """Replay one completed run and measure both sides alike.
+
+    With `replay_startup`, each simulated lifetime takes the measured lifetime's
+    start-up instead of vm.startup_s: on a shared machine start-up varies several-fold,
+    and whether a notice finds the job starting or training decides whether an
+    emergency save happens.
+    """
     s = run_scenario(scenario, run)
     measured = measure(run, s.vm.notice_s, s.billing)
     if run.source == "sim" and run.start.get("seed") is not None:
         seed = tuple(run.start["seed"]) if isinstance(run.start["seed"], list) else run.start["seed"]
     log = EventLog(keep=True)
-    result = simulate(s, seed, events=log, pattern=Replay(measured.uptimes_s, measured.waits_s))
+    pattern = Replay(measured.uptimes_s, measured.waits_s, replayed_startups(run) if replay_startup else ())
+    result = simulate(s, seed, events=log, pattern=pattern)
     sim_run = read_records(log.records, f"simulated {run.label}")
     simulated = measure(sim_run, s.vm.notice_s, s.billing, epoch_len_s=s.job.epoch_s + s.job.eval_s)
     return Comparison(run, s, measured, simulated, result.finished)
@@ -162,7 +180,8 @@ def _median(values) -> float:
     return statistics.median(v) if v else math.nan
 
 
-def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, seed=0) -> Report:
+def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, seed=0,
+             replay_startup: bool = True) -> Report:
     """Compare every completed run; runs that did not complete are skipped, with the reason."""
     comparisons, skipped = [], []
     for run in runs:
@@ -175,7 +194,7 @@ def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, 
         if any(lt.exit is None and lt.preempted for lt in run.lifetimes):
             skipped.append(f"{run.label}: a preempted lifetime has no process_exit")
             continue
-        comparisons.append(compare(scenario, run, seed))
+        comparisons.append(compare(scenario, run, seed, replay_startup))
     if not comparisons:
         raise CalibrationError("no completed run to validate: " + "; ".join(skipped))
     return Report(comparisons, skipped)
