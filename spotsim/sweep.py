@@ -45,7 +45,7 @@ import numpy as np
 import yaml
 
 from . import breakeven as be
-from .config import PATTERN_NAMES, STRATEGY_NAMES, Scenario, all_keys
+from .config import PATTERN_NAMES, Scenario, all_keys
 from .errors import SpotsimError
 from .interrupts import build_pattern
 from .model import ondemand_baseline, simulate

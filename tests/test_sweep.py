@@ -1,5 +1,4 @@
 """Sweeps: rate parsing, seeding, determinism across workers, outputs, expansion, interruption."""
-import csv
 import math
 
 import numpy as np
