@@ -125,16 +125,17 @@ class Run:
         """epoch_end records of epochs trained in one piece (no restart inside them).
 
         Real mode marks the others `split`; in simulated logs it is the first epoch
-        after a resume from inside an epoch.
+        after a resume from anywhere but that epoch's start (inside it, or with
+        only its validation left: position e + 1.0 before epoch e + 1 ends).
         """
         out = []
         for lt in self.lifetimes:
-            frac = lt.resume is not None and float(lt.resume["from_epoch"]) % 1.0 > 1e-9
+            start = float(lt.resume["from_epoch"]) if lt.resume is not None else None
             for i, e in enumerate(lt.epochs):
                 if "split" in e:
                     if not e["split"]:
                         out.append(e)
-                elif not (i == 0 and frac):
+                elif i > 0 or start is None or abs(start - (int(e["epoch"]) - 1)) < 1e-9:
                     out.append(e)
         return out
 

@@ -1,0 +1,134 @@
+"""`spotsim validate`: replays agree with the simulator's own logs, the committed campaign meets the
+targets, and logs of another job are refused."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from calibrate.runs import measure, read_runs
+from spotsim.config import load_scenario
+from spotsim.model import simulate
+
+from .calibrate_helpers import invoke, simulated_logs
+from .conftest import ROOT
+
+CAMPAIGNS = {"cpu": ROOT / "results" / "cpu", "h100": ROOT / "results" / "h100"}
+CALIBRATED = ROOT / "scenarios" / "calibrated"
+
+
+@pytest.fixture(scope="module")
+def steady(tmp_path_factory):
+    """Simulated runs of the KNOWN job without epoch jitter, and the scenario calibrated from them."""
+    tmp = tmp_path_factory.mktemp("steady")
+    logs = simulated_logs(tmp, seeds=(1, 2, 3, 4, 5), sets=("job.epoch_jitter=0",))
+    out = tmp / "steady.yaml"
+    assert invoke("calibrate", *logs, "-o", out).exit_code == 0
+    return tmp, logs, out
+
+
+def test_measure_of_a_simulated_log_equals_the_simulator_result(tmp_path):
+    """Measuring a simulated log gives the simulator's own makespan, billed time, counts and lost work."""
+    logs = simulated_logs(tmp_path, seeds=(7,))
+    s = load_scenario([tmp_path / "known.yaml"])
+    r = simulate(s, (7, 0))
+    m = measure(read_runs(logs[0])[0], s.vm.notice_s, s.billing)
+    assert m.makespan_s == pytest.approx(r.makespan_h * 3600)
+    assert m.billed_s == pytest.approx(r.billed_h * 3600)
+    assert (m.preemptions, m.periodic, m.emergency, m.epochs_done) == (
+        r.preemptions, r.checkpoints, r.emergency_ok, r.epochs_done)
+    assert m.lost_s == pytest.approx(r.lost_h * 3600)
+
+
+def test_round_trip_validates_with_error_near_zero(steady):
+    """Simulated runs replayed through their calibrated scenario agree to within 0.1%, counts exactly."""
+    tmp, logs, out = steady
+    r = invoke("validate", "--scenario", out, *logs, "--out", tmp / "v", "--max-error", "0.1")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp / "v" / "validation.csv")))
+    assert len(rows) == 5 and (tmp / "v" / "validation.png").stat().st_size > 1000
+    assert sum(int(x["measured_preemptions"]) for x in rows) >= 3
+    for row in rows:
+        assert abs(float(row["makespan_err_pct"])) < 0.1
+        assert abs(float(row["billed_err_pct"])) < 0.1
+        assert abs(float(row["lost_diff_epochs"])) < 0.01
+        for k in ("preemptions", "emergency", "periodic", "epochs_done"):
+            assert row[f"measured_{k}"] == row[f"simulated_{k}"], (k, row)
+
+
+def test_max_error_exceeded_exits_non_zero(steady):
+    """--max-error below the median makespan error fails the command (exit 1) and says why."""
+    tmp, logs, _ = steady
+    default = ROOT / "scenarios" / "study" / "base.yaml"
+    wrong = tmp / "wrong.yaml"
+    wrong.write_text(f"extends: {default}\njob: {{epoch_s: 26.0, eval_s: 3.0}}\nvm: {{startup_s: 80}}\n")
+    r = invoke("validate", "--scenario", wrong, *logs, "--out", tmp / "w", "--max-error", "0.5")
+    assert r.exit_code == 1 and "exceeds --max-error 0.5%" in r.output
+
+
+def test_scenario_of_another_job_is_refused(steady, tmp_path):
+    """Logs whose epochs take far longer or shorter than the scenario's are refused in one sentence."""
+    _, logs, _ = steady
+    r = invoke("validate", "--scenario", ROOT / "scenarios" / "default.yaml", *logs[:1], "--out", tmp_path,
+               "--max-error", "5")
+    assert r.exit_code == 0 or "another job" not in r.output  # 30 s vs 38 s: the same kind of job
+    fast = simulated_logs(tmp_path, seeds=(1,), sets=("job.epoch_s=5",), name="fast")
+    r = invoke("validate", "--scenario", ROOT / "scenarios" / "default.yaml", *fast, "--out", tmp_path)
+    assert r.exit_code == 1 and "another job" in r.output and "job.epoch_s 38" in r.output
+
+
+def test_calibrated_scenario_refuses_logs_of_another_model(tmp_path):
+    """A scenario calibrated from one model's runs refuses a run of another model, naming both."""
+    def tagged(log: Path, model: str) -> Path:
+        lines = [json.loads(x) for x in log.read_text().splitlines()]
+        lines[0].update(model=model, dataset="synthetic", batch_size=32)
+        out = log.with_name(f"{model}-{log.name}")
+        out.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        return out
+
+    log = simulated_logs(tmp_path, seeds=(1,))[0]
+    mine, theirs = tagged(log, "resnet18"), tagged(log, "resnet50")
+    cal = tmp_path / "r18.yaml"
+    assert invoke("calibrate", mine, "-o", cal).exit_code == 0
+    assert invoke("validate", "--scenario", cal, mine, "--out", tmp_path / "ok").exit_code == 0
+    r = invoke("validate", "--scenario", cal, theirs, "--out", tmp_path / "bad")
+    assert r.exit_code == 1 and "another job" in r.output and "'resnet50'" in r.output and "'resnet18'" in r.output
+
+
+def test_unfinished_runs_are_skipped_and_none_left_is_an_error(tmp_path):
+    """A run without run_end is skipped with the reason; with no completed run, validate says so."""
+    log = simulated_logs(tmp_path, seeds=(1,))[0]
+    lines = log.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:-1]) + "\n")
+    cal = tmp_path / "c.yaml"
+    assert invoke("calibrate", log, "-o", cal).exit_code == 0
+    r = invoke("validate", "--scenario", cal, log, cut, "--out", tmp_path / "v")
+    assert r.exit_code == 0 and "skipped cut: no run_end" in r.output
+    r = invoke("validate", "--scenario", cal, cut, "--out", tmp_path / "v2")
+    assert r.exit_code == 1 and "no completed run to validate" in r.output
+
+
+def _campaign_logs(name: str) -> list[Path]:
+    return sorted(CAMPAIGNS[name].glob("*/events.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["cpu", "h100"])
+def test_committed_campaign_validates_within_targets(name, tmp_path):
+    """The committed real campaign: median |makespan error| <= 5%, lost work within one epoch per run,
+    preemptions and emergency saves equal in every run."""
+    logs = _campaign_logs(name)
+    scenario = CALIBRATED / f"{name}.yaml"
+    if not logs or not scenario.exists():
+        pytest.skip(f"no committed {name} campaign (results/{name}/*/events.jsonl and "
+                    f"scenarios/calibrated/{name}.yaml)")
+    r = invoke("validate", "--scenario", scenario, *logs, "--out", tmp_path, "--max-error", "5")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "validation.csv")))
+    assert len(rows) >= 1
+    for row in rows:
+        assert abs(float(row["lost_diff_epochs"])) <= 1.0, row["run"]
+        assert row["preemptions_match"] == "True", row["run"]
+        assert row["emergency_match"] == "True", row["run"]
