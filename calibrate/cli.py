@@ -71,8 +71,10 @@ def calibrate(events, output, base):
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the replays")
 @click.option("--replay-startup/--no-replay-startup", default=True, show_default=True,
               help="give each simulated lifetime the measured lifetime's start-up (else vm.startup_s)")
+@click.option("--replay-speed", is_flag=True,
+              help="give each replay its run's own mean epoch and validation times (else the scenario's)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
-def validate(scenario_path, events, out_dir, max_error, seed, replay_startup, as_json):
+def validate(scenario_path, events, out_dir, max_error, seed, replay_startup, replay_speed, as_json):
     """Replay measured EVENTS runs through the simulator and compare, run by run."""
     from spotsim.config import load_scenario
 
@@ -85,7 +87,8 @@ def validate(scenario_path, events, out_dir, max_error, seed, replay_startup, as
         raise click.ClickException(str(exc)) from None
     runs = _load_runs(events)
     try:
-        report = v.validate(scenario, runs, scenario_yaml.read_identity(scenario_path), seed, replay_startup)
+        report = v.validate(scenario, runs, scenario_yaml.read_identity(scenario_path), seed, replay_startup,
+                            replay_speed)
     except SpotsimError as exc:
         raise click.ClickException(str(exc)) from None
     out = Path(out_dir)

@@ -255,6 +255,8 @@ class Measured:
     wall_s: float
     """The log's own makespan (real mode: wall clock, with its short restarts)."""
     billed_s: float
+    vm_s: float
+    """VM time before the billing rule: each lifetime from grant to off."""
     preemptions: int
     periodic: int
     periodic_failed: int
@@ -296,7 +298,7 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
     end_t = float(run.end["t"])
     epoch_len = epoch_len_s or run.epoch_len_s() or 0.0
     uptimes, waits = [], []
-    stretch = billed = replayed = 0.0
+    stretch = billed = vm = replayed = 0.0
     lost_epochs = lost_s = 0.0
     for i, lt in enumerate(lts):
         if lt.preempted:
@@ -307,6 +309,7 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
             waits.append(max(0.0, gap - window_s))
             stretch += max(0.0, window_s - gap)
             billed += billed_lifetime(up + window_s, True, billing)
+            vm += up + window_s
             replayed += up + window_s + waits[-1]
             le, ls = _lost(run, i, epoch_len)
             lost_epochs += le
@@ -314,10 +317,11 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
         else:
             stop = float(lt.exit["t"]) if lt.exit is not None else end_t
             billed += billed_lifetime(stop - lt.start, False, billing)
+            vm += stop - lt.start
     ck = [c for lt in lts for c in lt.checkpoints]
     done = max([int(e["epoch"]) for e in run.epoch_records()] + [int(run.end.get("epochs_done", 0))])
     return Measured(
-        makespan_s=end_t + stretch, wall_s=end_t, billed_s=billed,
+        makespan_s=end_t + stretch, wall_s=end_t, billed_s=billed, vm_s=vm,
         preemptions=len(uptimes),
         periodic=sum(1 for c in ck if c["kind"] == "periodic" and c["ok"]),
         periodic_failed=sum(1 for c in ck if c["kind"] == "periodic" and not c["ok"]),

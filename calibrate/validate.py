@@ -24,7 +24,7 @@ from spotsim.model import simulate
 
 from .runs import CalibrationError, Measured, Run, measure, read_records, startup_s
 
-COMPARED = ("makespan_s", "billed_s", "lost_epochs", "periodic", "emergency", "preemptions", "epochs_done")
+COMPARED = ("makespan_s", "billed_s", "vm_s", "lost_epochs", "periodic", "emergency", "preemptions", "epochs_done")
 EPOCH_RATIO_LIMIT = 2.0
 """A run whose whole epochs take more than this factor longer or shorter than the
 scenario's epoch_s was not the job the scenario describes."""
@@ -47,6 +47,10 @@ class Comparison:
         return 100.0 * (self.simulated.billed_s - self.measured.billed_s) / self.measured.billed_s
 
     @property
+    def vm_err_pct(self) -> float:
+        return 100.0 * (self.simulated.vm_s - self.measured.vm_s) / self.measured.vm_s
+
+    @property
     def predicted_err_pct(self) -> float:
         """Error on the part of the makespan the replay does not copy from the log."""
         m = self.measured.predicted_s
@@ -65,6 +69,7 @@ class Comparison:
             out[f"measured_{k}"] = _round(getattr(m, k))
             out[f"simulated_{k}"] = _round(getattr(s, k))
         out.update(makespan_err_pct=round(self.makespan_err_pct, 3), billed_err_pct=round(self.billed_err_pct, 3),
+                   vm_err_pct=round(self.vm_err_pct, 3),
                    predicted_s_measured=round(m.predicted_s, 3), predicted_s_simulated=round(s.predicted_s, 3),
                    predicted_err_pct=round(self.predicted_err_pct, 3),
                    lost_diff_epochs=round(self.lost_diff_epochs, 3),
@@ -97,9 +102,17 @@ def check_job(scenario: Scenario, identity: dict | None, run: Run) -> None:
                 f"run `spotsim calibrate` on these logs first")
 
 
-def run_scenario(scenario: Scenario, run: Run) -> Scenario:
-    """The calibrated scenario with the run's own settings from its run_start."""
+def run_scenario(scenario: Scenario, run: Run, replay_speed: bool = False) -> Scenario:
+    """The calibrated scenario with the run's own settings from its run_start.
+
+    With `replay_speed`, also the run's own mean epoch and validation times: the
+    speed the machine gave that run (on a shared machine it changes from run to run).
+    """
     values: dict = {"job.epochs": run.epochs, "job.epoch_jitter": 0.0}
+    whole = run.whole_epochs()
+    if replay_speed and whole:
+        values["job.epoch_s"] = statistics.fmean(e["train_s"] for e in whole)
+        values["job.eval_s"] = statistics.fmean(e["eval_s"] for e in run.epoch_records())
     cfg = run.checkpoint_config
     for k in ("strategy", "every_epochs", "every_s", "prior_mtbf_s", "ema_alpha", "min_interval_s",
               "max_interval_s", "emergency"):
@@ -127,7 +140,8 @@ def replayed_startups(run: Run) -> tuple[float | None, ...]:
     return tuple(out)
 
 
-def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True) -> Comparison:
+def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
+            replay_speed: bool = False) -> Comparison:
     """Replay one completed run and measure both sides alike.
 
     With `replay_startup`, each simulated lifetime takes the measured lifetime's
@@ -135,7 +149,7 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True) -
     and whether a notice finds the job starting or training decides whether an
     emergency save happens.
     """
-    s = run_scenario(scenario, run)
+    s = run_scenario(scenario, run, replay_speed)
     measured = measure(run, s.vm.notice_s, s.billing)
     if run.source == "sim" and run.start.get("seed") is not None:
         seed = tuple(run.start["seed"]) if isinstance(run.start["seed"], list) else run.start["seed"]
@@ -166,6 +180,7 @@ class Report:
             "median_abs_makespan_err_pct": self.median_abs_makespan_err_pct,
             "max_abs_makespan_err_pct": max(abs(c.makespan_err_pct) for c in cs),
             "median_abs_billed_err_pct": statistics.median(abs(c.billed_err_pct) for c in cs),
+            "median_abs_vm_err_pct": statistics.median(abs(c.vm_err_pct) for c in cs),
             "median_abs_predicted_err_pct": _median([abs(c.predicted_err_pct) for c in cs]),
             "lost_within_one_epoch": sum(abs(c.lost_diff_epochs) <= 1.0 for c in cs),
             "preemptions_match": sum(c.measured.preemptions == c.simulated.preemptions for c in cs),
@@ -181,7 +196,7 @@ def _median(values) -> float:
 
 
 def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, seed=0,
-             replay_startup: bool = True) -> Report:
+             replay_startup: bool = True, replay_speed: bool = False) -> Report:
     """Compare every completed run; runs that did not complete are skipped, with the reason."""
     comparisons, skipped = [], []
     for run in runs:
@@ -194,7 +209,7 @@ def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, 
         if any(lt.exit is None and lt.preempted for lt in run.lifetimes):
             skipped.append(f"{run.label}: a preempted lifetime has no process_exit")
             continue
-        comparisons.append(compare(scenario, run, seed, replay_startup))
+        comparisons.append(compare(scenario, run, seed, replay_startup, replay_speed))
     if not comparisons:
         raise CalibrationError("no completed run to validate: " + "; ".join(skipped))
     return Report(comparisons, skipped)
@@ -226,7 +241,8 @@ def table(report: Report) -> str:
     n = sm["runs"]
     lines.append(
         f"{n} run(s): median |makespan error| {sm['median_abs_makespan_err_pct']:.2f}% "
-        f"(max {sm['max_abs_makespan_err_pct']:.2f}%), median |billed error| {sm['median_abs_billed_err_pct']:.2f}%, "
+        f"(max {sm['max_abs_makespan_err_pct']:.2f}%), median |billed error| {sm['median_abs_billed_err_pct']:.2f}% "
+        f"(VM time before the billing rule: {sm['median_abs_vm_err_pct']:.2f}%), "
         f"median |error| on the predicted part (makespan minus replayed uptimes, windows and waits) "
         f"{sm['median_abs_predicted_err_pct']:.1f}%; lost work within one epoch {sm['lost_within_one_epoch']}/{n}; "
         f"preemptions equal {sm['preemptions_match']}/{n}; emergency saves equal {sm['emergency_match']}/{n}; "
