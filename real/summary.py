@@ -23,8 +23,9 @@ def summarize(run_dir: str | Path) -> dict:
     - notice_to_durable_s: per preemption, from the supervisor sending SIGTERM to the state
       being durable (an emergency save, or a periodic save in progress, finishing; 0 if
       nothing was new); preemptions whose work was lost are left out;
-    - lost_epochs / lost_s per preemption: position at the notice minus where the next
-      lifetime resumed, in epochs and in seconds of training (x the median epoch time).
+    - lost_epochs / lost_s per preemption that interrupted training: position at the notice
+      minus where the next trainer that got going resumed, in epochs and in seconds of
+      training (x the median epoch time).
     """
     path = Path(run_dir)
     events = read_events(path / "events.jsonl" if path.is_dir() else path)
@@ -53,8 +54,10 @@ def summarize(run_dir: str | Path) -> dict:
             latency.append(max(done) - s["wall"] if done else 0.0)
         elif lt in emergency:
             latency.append(emergency[lt]["wall"] - s["wall"])
-        nxt = resume_by_lifetime.get(lt + 1)
-        if nxt is not None and r.get("position") is not None:
+        if r.get("phase") in ("startup", "restore") or r.get("position") is None:
+            continue  # nothing was trained in that lifetime, so nothing was lost
+        nxt = next((resume_by_lifetime[n] for n in sorted(resume_by_lifetime) if n > lt), None)
+        if nxt is not None:
             lost_epochs.append(max(0.0, r["position"] - nxt["from_epoch"]))
     return {
         "run": str(run_dir),

@@ -327,7 +327,7 @@ class Trainer:
             action = "emergency_save"
         else:
             action = "exit_without_save"
-        has_pos = hasattr(self, "spe")
+        has_pos = n.phase_at_receipt not in ("startup", "restore")  # else nothing was trained here
         self.log.emit("preempt_notice", wall=n.received_wall, lifetime=self.lifetime, direction="received",
                       uptime_s=round(uptime, 6), phase=n.phase_at_receipt, noticed_s=round(noticed - n.received_wall, 6),
                       action=action, position=self.frac() if has_pos else None,
