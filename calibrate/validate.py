@@ -206,6 +206,9 @@ def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, 
             why = "no run_end (cut off)" if run.end is None else "it did not finish all its epochs"
             skipped.append(f"{run.label}: {why}")
             continue
+        if run.start.get("async_checkpoint"):
+            skipped.append(f"{run.label}: asynchronous checkpoints (the simulator models blocking saves)")
+            continue
         if any(lt.exit is None and lt.preempted for lt in run.lifetimes):
             skipped.append(f"{run.label}: a preempted lifetime has no process_exit")
             continue
