@@ -82,7 +82,9 @@ class Job:
         self.preemptions = None  # drawn lazily from the interrupts stream
         self.epochs = s.job.epochs
         rng_job = self.rng.job if (s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0) else None
-        self.train_s = epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng_job)
+        replayed = getattr(self.pattern, "epoch_times_s", None)  # a measured run's own (interrupts.replay)
+        self.train_s = (list(replayed) if replayed and len(replayed) == s.job.epochs
+                        else epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng_job))
         self.acc = accuracy_curve(s.job.epochs, s.accuracy.a_max, s.accuracy.a_0, s.accuracy.tau_epochs,
                                   s.accuracy.noise_sd, rng_job).tolist()
         self.write_s = s.checkpoint.write_s

@@ -3,7 +3,8 @@
 Not a YAML pattern: calibration builds it from a run's event log and hands it
 to `simulate(..., pattern=Replay(...))`. After the measured preemptions the VM
 is never preempted again. Its waits replace the scenario's capacity waits, and
-its start-ups, where given, the scenario's vm.startup_s lifetime by lifetime.
+its start-ups, where given, the scenario's vm.startup_s lifetime by lifetime, and its
+epoch times, where given, the scenario's epoch_s epoch by epoch.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Replay(InterruptPattern):
     """Time from each VM being off to the next grant (empty: use the scenario's capacity)."""
     startups_s: tuple[float | None, ...] = ()
     """Start-up of each lifetime, grant to training code (None or missing: the scenario's)."""
+    epoch_times_s: tuple[float, ...] = ()
+    """Training seconds of each epoch, in order (empty: the scenario's epoch_s and jitter)."""
     name = "replay"
     provides_waits = True
 
