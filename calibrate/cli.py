@@ -72,7 +72,8 @@ def calibrate(events, output, base):
 @click.option("--replay-startup/--no-replay-startup", default=True, show_default=True,
               help="give each simulated lifetime the measured lifetime's start-up (else vm.startup_s)")
 @click.option("--replay-speed", is_flag=True,
-              help="give each replay its run's own mean epoch and validation times (else the scenario's)")
+              help="give each replay its run's own epoch times (each epoch's measured training time, the "
+                   "run's mean validation time; else the scenario's)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
 def validate(scenario_path, events, out_dir, max_error, seed, replay_startup, replay_speed, as_json):
     """Replay measured EVENTS runs through the simulator and compare, run by run."""

@@ -106,7 +106,8 @@ def run_scenario(scenario: Scenario, run: Run, replay_speed: bool = False) -> Sc
     """The calibrated scenario with the run's own settings from its run_start.
 
     With `replay_speed`, also the run's own mean epoch and validation times: the
-    speed the machine gave that run (on a shared machine it changes from run to run).
+    speed the machine gave that run (on a shared machine it changes from run to run);
+    `compare` then also replays each epoch's measured training time.
     """
     values: dict = {"job.epochs": run.epochs, "job.epoch_jitter": 0.0}
     whole = run.whole_epochs()
@@ -140,6 +141,12 @@ def replayed_startups(run: Run) -> tuple[float | None, ...]:
     return tuple(out)
 
 
+def replayed_epochs(run: Run, mean_s: float) -> tuple[float, ...]:
+    """Each epoch's measured training time (its last whole run), else the run's mean."""
+    times = {int(e["epoch"]): float(e["train_s"]) for e in run.whole_epochs()}
+    return tuple(times.get(k, mean_s) for k in range(1, run.epochs + 1))
+
+
 def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
             replay_speed: bool = False) -> Comparison:
     """Replay one completed run and measure both sides alike.
@@ -147,14 +154,16 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     With `replay_startup`, each simulated lifetime takes the measured lifetime's
     start-up instead of vm.startup_s: on a shared machine start-up varies several-fold,
     and whether a notice finds the job starting or training decides whether an
-    emergency save happens.
+    emergency save happens. With `replay_speed`, each epoch takes its measured
+    training time (epochs cut by a restart: the run's mean) and validation the run's mean.
     """
     s = run_scenario(scenario, run, replay_speed)
     measured = measure(run, s.vm.notice_s, s.billing)
     if run.source == "sim" and run.start.get("seed") is not None:
         seed = tuple(run.start["seed"]) if isinstance(run.start["seed"], list) else run.start["seed"]
     log = EventLog(keep=True)
-    pattern = Replay(measured.uptimes_s, measured.waits_s, replayed_startups(run) if replay_startup else ())
+    pattern = Replay(measured.uptimes_s, measured.waits_s, replayed_startups(run) if replay_startup else (),
+                     replayed_epochs(run, s.job.epoch_s) if replay_speed else ())
     result = simulate(s, seed, events=log, pattern=pattern)
     sim_run = read_records(log.records, f"simulated {run.label}")
     simulated = measure(sim_run, s.vm.notice_s, s.billing, epoch_len_s=s.job.epoch_s + s.job.eval_s)

@@ -119,8 +119,9 @@ def _campaign_logs(name: str) -> list[Path]:
 @pytest.mark.parametrize("name", ["cpu", "h100"])
 def test_committed_campaign_validates_within_targets(name, tmp_path):
     """The committed real campaign: median |makespan error| <= 5% (replaying start-ups, and also each
-    run's own speed); with each run's speed replayed, lost work within one epoch per run and
-    preemptions and emergency saves equal in every run."""
+    run's own epoch times); with those replayed, lost work within one epoch and preemptions equal in
+    every run, emergency saves equal in every run but adaptive ones (README: real mode's adaptive
+    strategy assumes --write-s until it has measured a save, the simulator does not)."""
     logs = _campaign_logs(name)
     scenario = CALIBRATED / f"{name}.yaml"
     if not logs or not scenario.exists():
@@ -135,4 +136,5 @@ def test_committed_campaign_validates_within_targets(name, tmp_path):
     for row in rows:
         assert abs(float(row["lost_diff_epochs"])) <= 1.0, row["run"]
         assert row["preemptions_match"] == "True", row["run"]
-        assert row["emergency_match"] == "True", row["run"]
+        if row["strategy"] != "adaptive":
+            assert row["emergency_match"] == "True", row["run"]
