@@ -40,7 +40,10 @@ CHUNK_EPOCHS = 64
 LIMIT_RATIO = 20.0
 """A run that has spent more than LIMIT_RATIO x the on-demand cost *and* makespan
 stops early, flagged unfinished: past that point every break-even question is
-answered, and a hopeless rate (preemptions faster than start-up) would never end."""
+answered, and a hopeless rate (preemptions faster than start-up) would never end.
+Where cost cannot grow (AWS bills nothing for a VM interrupted within its first
+hour; a free Spot price), a run also stops at twice that makespan; its cost is
+then a lower bound."""
 
 MIN_INTERVAL_S = 1.0
 """Shortest time-based checkpoint interval honoured: the trainer checks between whole
@@ -455,7 +458,7 @@ class Job:
         self.billed += billed_seconds(off - grant, b.minimum_s, b.increment_s)
 
     def _over_limit(self, now: float) -> bool:
-        return self.billed > self.limit_cost_s and now > self.limit_time_s
+        return now > self.limit_time_s and (self.billed > self.limit_cost_s or now > 2.0 * self.limit_time_s)
 
 
 def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> list[float]:
