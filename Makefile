@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine with Python 3.11:
-#   make run   sets up .venv and runs the bundled default scenario
+#   make run   sets up .venv, simulates the bundled default scenario and sweeps it
+#              for break-even rates (figures and CSVs in out/default-sweep)
 #   make test  sets up .venv (with the torch extra) and runs every test
 PYTHON ?= python3
 VENV   ?= .venv
@@ -26,6 +27,7 @@ setup-all: $(VENV)/.all
 
 run: $(VENV)/.core
 	$(BIN)/spotsim run scenarios/default.yaml --replications 200
+	$(BIN)/spotsim sweep scenarios/default.yaml --replications 50 --out out/default-sweep
 
 test: $(VENV)/.all
 	$(BIN)/python -m pytest -q
