@@ -42,8 +42,9 @@ LIMIT_RATIO = 20.0
 stops early, flagged unfinished: past that point every break-even question is
 answered, and a hopeless rate (preemptions faster than start-up) would never end.
 Where cost cannot grow (AWS bills nothing for a VM interrupted within its first
-hour; a free Spot price), a run also stops at twice that makespan; its cost is
-then a lower bound."""
+hour; a free Spot price), a run also stops once even fully billed time would have
+passed the cost limit twice over (at most 100 x the time limit); its cost is then
+a lower bound."""
 
 MIN_INTERVAL_S = 1.0
 """Shortest time-based checkpoint interval honoured: the trainer checks between whole
@@ -109,6 +110,7 @@ class Job:
         self.limit_ratio = limit_ratio
         self.limit_cost_s = math.inf  # billed seconds past which the run stops (set by simulate)
         self.limit_time_s = math.inf
+        self.limit_stuck_s = math.inf
 
     # -- events ---------------------------------------------------------------
     def emit(self, event: str, t: float, **fields) -> None:
@@ -458,7 +460,7 @@ class Job:
         self.billed += billed_seconds(off - grant, b.minimum_s, b.increment_s)
 
     def _over_limit(self, now: float) -> bool:
-        return now > self.limit_time_s and (self.billed > self.limit_cost_s or now > 2.0 * self.limit_time_s)
+        return now > self.limit_time_s and (self.billed > self.limit_cost_s or now > self.limit_stuck_s)
 
 
 def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> list[float]:
@@ -526,6 +528,7 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     od_makespan, od_billed = ondemand_baseline(s, seed, job)
     job.limit_cost_s = limit_ratio * od_billed * s.prices.ondemand_per_h / max(s.prices.spot_per_h, 1e-12)
     job.limit_time_s = limit_ratio * od_makespan
+    job.limit_stuck_s = 2.0 * max(job.limit_time_s, min(job.limit_cost_s, 50.0 * job.limit_time_s))
     env = simpy.Environment()
     finished = env.event()
     if events is not None:

@@ -23,10 +23,10 @@ max(limit_ratio, 3 x breakeven.time_slack), default 3x rather than the
 model's 20x: break-even questions are settled well before (at the default
 job's break-even rates no run costs 3x on-demand), and a hopeless run costs
 simulation time in proportion to the limit.
-And a run that exceeds that time while staying cheap (AWS: VMs preempted in
-their first hour are free, so the cost limit is never reached) is *abandoned*
-by a guard on the preemption stream: its row keeps the makespan reached (a
-lower bound) and the preemptions, and its other metrics are NaN.
+A run that the model stops on time alone, its cost still under the limit
+(AWS: VMs preempted in their first hour are free, so cost cannot grow), is
+*abandoned*: its row keeps the makespan reached (a lower bound) and the
+preemptions, and its other metrics are NaN.
 """
 from __future__ import annotations
 
@@ -257,39 +257,6 @@ class SweepSpec:
 
 
 # -- running ---------------------------------------------------------------------
-class RunAbandoned(Exception):
-    """Raised from the preemption stream when a run is hopeless in time but not in cost."""
-
-    def __init__(self, elapsed_s: float, preemptions: int):
-        # SimPy re-raises a failed process's exception as type(exc)(*exc.args).
-        super().__init__(elapsed_s, preemptions)
-        self.elapsed_s, self.preemptions = elapsed_s, preemptions
-
-    def __str__(self) -> str:
-        return f"abandoned after {self.preemptions} preemptions, {self.elapsed_s:.0f} s"
-
-
-class _Guarded:
-    """A pattern whose preemption stream gives up once preempted lifetimes alone
-    (uptime + notice each) exceed `limit_s`: only runs that the model's own
-    limit (cost *and* time) cannot stop get there."""
-
-    __slots__ = ("inner", "notice_s", "limit_s")
-
-    def __init__(self, inner, notice_s: float, limit_s: float):
-        self.inner, self.notice_s, self.limit_s = inner, notice_s, limit_s
-
-    def preemptions(self, rng):
-        total, n, notice, limit = 0.0, 0, self.notice_s, self.limit_s
-        for p in self.inner.preemptions(rng):
-            if total > limit:
-                raise RunAbandoned(total, n)
-            yield p
-            # Resumed: the lifetime just served was preempted.
-            total += p.uptime_s + notice + (p.wait_s or 0.0)
-            n += 1
-
-
 _WORKER: dict = {}
 
 
@@ -307,13 +274,8 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
         s = spec.cell_scenario(cell)
         od_make, od_billed = ondemand_baseline(s, spec.seed_of(cell, 0))
         L = spec.limit_for(s)
-        ratio = s.prices.ondemand_per_h / s.prices.spot_per_h if s.prices.spot_per_h > 0 else math.inf
-        # Past this much preempted uptime the model's own limit has stopped any run
-        # whose billing is not free; the margin covers a baseline that varies by seed.
-        margin = 1.5 if s.job.epoch_jitter == 0 else 4.0
-        limit = margin * max(L * od_billed * min(ratio, 1e6), L * od_make)
-        pattern = _Guarded(build_pattern(s.interrupts), s.vm.notice_s, limit)
-        hit = _WORKER["cells"][cell] = (s, pattern, od_make, L)
+        od_cost = od_billed / 3600.0 * s.prices.ondemand_per_h
+        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts), od_cost, L)
         if len(_WORKER["cells"]) > 256:
             _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
     return hit
@@ -323,25 +285,23 @@ def _run_chunk(task) -> list[tuple]:
     """Simulate replications [lo, hi) of one cell; rows of (finished, *METRICS)."""
     cell, lo, hi = task
     spec = _WORKER["spec"]
-    s, pattern, od_make, L = _cell_setup(spec, cell)
+    s, pattern, od_cost, L = _cell_setup(spec, cell)
     rows = []
     for rep in range(lo, hi):
-        seed = spec.seed_of(cell, rep)
-        try:
-            m = simulate(s, seed, pattern=pattern, limit_ratio=L).metrics()
-            rows.append((m["finished"],) + tuple(m[k] for k in METRICS))
-        except RunAbandoned as exc:
-            rows.append(_abandoned_row(exc, od_make))
+        m = simulate(s, spec.seed_of(cell, rep), pattern=pattern, limit_ratio=L).metrics()
+        if not m["finished"] and m["cost_usd"] <= L * od_cost:
+            m = _abandoned(m)
+        rows.append((m["finished"],) + tuple(m[k] for k in METRICS))
     return rows
 
 
-def _abandoned_row(exc: RunAbandoned, od_make_s: float) -> tuple:
-    m = dict.fromkeys(METRICS, math.nan)
-    m["makespan_h"] = exc.elapsed_s / 3600.0
-    m["ondemand_makespan_h"] = od_make_s / 3600.0
-    m["time_ratio"] = exc.elapsed_s / od_make_s if od_make_s > 0 else math.nan
-    m["preemptions"] = exc.preemptions
-    return (False,) + tuple(m[k] for k in METRICS)
+KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions")
+
+
+def _abandoned(m: dict) -> dict:
+    """A run the model stopped on time alone (its cost could not grow, e.g. AWS's free
+    first hour): its makespan is a lower bound, its cost unknown (NaN)."""
+    return {k: (v if k in KEPT_WHEN_ABANDONED or k not in METRICS else math.nan) for k, v in m.items()}
 
 
 def _tasks(spec: SweepSpec, cells: list[Cell]) -> list[tuple]:

@@ -76,7 +76,7 @@ def test_run_invariants(strategy, pattern, data):
     assert r.billed_h <= r.makespan_h - r.wait_h + rounding_h + 1e-9
     if r.finished:
         assert r.epochs_done == s.job.epochs
-    else:  # stopped early only when hopeless: past LIMIT_RATIO x on-demand in cost and time, or 2x in time
+    else:  # stopped early only when hopeless: past LIMIT_RATIO x on-demand in cost and time, or far past in time
         assert r.makespan_h > LIMIT_RATIO * r.ondemand_makespan_h
         assert (r.cost_usd > LIMIT_RATIO * r.ondemand_cost_usd * 0.999
                 or r.makespan_h > 2 * LIMIT_RATIO * r.ondemand_makespan_h)
