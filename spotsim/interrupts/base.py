@@ -9,6 +9,7 @@ rate, so "preemptions per hour of VM uptime" means the same across patterns.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Iterator, NamedTuple
 
 import numpy as np
@@ -45,6 +46,17 @@ class InterruptPattern:
         """An endless stream of preemptions; patterns that model capacity override this."""
         for u in self.uptimes(rng):
             yield Preemption(u, None)
+
+
+@dataclass(frozen=True)
+class RatePattern(InterruptPattern):
+    """A pattern parameterised by its long-run rate (preemptions per hour of uptime)."""
+
+    rate_per_h: float
+
+    @property
+    def mean_interval_s(self) -> float:
+        return 3600.0 / self.rate_per_h
 
 
 def batched(draw, batch: int = 64) -> Iterator[float]:

@@ -11,20 +11,15 @@ The modulating chain runs in VM uptime and carries over between lifetimes.
 """
 from dataclasses import dataclass
 
-from .base import InterruptPattern
+from .base import RatePattern
 
 
 @dataclass(frozen=True)
-class Bursty(InterruptPattern):
-    rate_per_h: float
+class Bursty(RatePattern):
     burst_ratio: float = 10.0
     burst_fraction: float = 0.1
     burst_mean_s: float = 900.0
     name = "bursty"
-
-    @property
-    def mean_interval_s(self) -> float:
-        return 3600.0 / self.rate_per_h
 
     @property
     def calm_rate_per_s(self) -> float:

@@ -1,17 +1,12 @@
 """`poisson`: memoryless preemptions, exponential uptimes with mean 1/rate."""
 from dataclasses import dataclass
 
-from .base import InterruptPattern, batched
+from .base import RatePattern, batched
 
 
 @dataclass(frozen=True)
-class Poisson(InterruptPattern):
-    rate_per_h: float
+class Poisson(RatePattern):
     name = "poisson"
-
-    @property
-    def mean_interval_s(self) -> float:
-        return 3600.0 / self.rate_per_h
 
     @property
     def variance_s2(self) -> float:

@@ -2,17 +2,12 @@
 import itertools
 from dataclasses import dataclass
 
-from .base import InterruptPattern
+from .base import RatePattern
 
 
 @dataclass(frozen=True)
-class Regular(InterruptPattern):
-    rate_per_h: float
+class Regular(RatePattern):
     name = "regular"
-
-    @property
-    def mean_interval_s(self) -> float:
-        return 3600.0 / self.rate_per_h
 
     def uptimes(self, rng):
         return itertools.repeat(self.mean_interval_s)

@@ -6,18 +6,13 @@ traces: uptime CV 1.4-4.4 on AWS V100 (../shared/FACTS.md). k = 1 is Poisson.
 import math
 from dataclasses import dataclass
 
-from .base import InterruptPattern, batched
+from .base import RatePattern, batched
 
 
 @dataclass(frozen=True)
-class Weibull(InterruptPattern):
-    rate_per_h: float
+class Weibull(RatePattern):
     shape: float = 0.7
     name = "weibull"
-
-    @property
-    def mean_interval_s(self) -> float:
-        return 3600.0 / self.rate_per_h
 
     @property
     def scale_s(self) -> float:
