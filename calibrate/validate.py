@@ -116,9 +116,12 @@ def run_scenario(scenario: Scenario, run: Run, replay_speed: bool = False) -> Sc
         values["job.eval_s"] = statistics.fmean(e["eval_s"] for e in run.epoch_records())
     cfg = run.checkpoint_config
     for k in ("strategy", "every_epochs", "every_s", "prior_mtbf_s", "ema_alpha", "min_interval_s",
-              "max_interval_s", "emergency"):
+              "max_interval_s", "emergency", "write_prior_s"):
         if k in cfg:
             values[f"checkpoint.{k}"] = cfg[k]
+    if run.source == "real" and cfg.get("write_s") is not None:
+        # Real mode's --write-s is the write time its strategies assume until a save is measured.
+        values["checkpoint.write_prior_s"] = float(cfg["write_s"])
     if run.window_s is not None:
         values["vm.notice_s"] = run.window_s
     rate = run.start.get("rate_per_h")
@@ -147,6 +150,14 @@ def replayed_epochs(run: Run, mean_s: float) -> tuple[float, ...]:
     return tuple(times.get(k, mean_s) for k in range(1, run.epochs + 1))
 
 
+def replayed_accuracies(run: Run) -> tuple[float, ...]:
+    """Each epoch's measured validation accuracy (a resumed epoch repeats exactly), if all were logged."""
+    accs = {int(e["epoch"]): float(e["val_acc"]) for e in run.epoch_records() if e.get("val_acc") is not None}
+    if any(k not in accs for k in range(1, run.epochs + 1)):
+        return ()
+    return tuple(accs[k] for k in range(1, run.epochs + 1))
+
+
 def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
             replay_speed: bool = False) -> Comparison:
     """Replay one completed run and measure both sides alike.
@@ -155,7 +166,8 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     start-up instead of vm.startup_s: on a shared machine start-up varies several-fold,
     and whether a notice finds the job starting or training decides whether an
     emergency save happens. With `replay_speed`, each epoch takes its measured
-    training time (epochs cut by a restart: the run's mean) and validation the run's mean.
+    training time (epochs cut by a restart: the run's mean) and validation the run's mean,
+    and the measured validation accuracies drive milestone decisions.
     """
     s = run_scenario(scenario, run, replay_speed)
     measured = measure(run, s.vm.notice_s, s.billing)
@@ -163,7 +175,8 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
         seed = tuple(run.start["seed"]) if isinstance(run.start["seed"], list) else run.start["seed"]
     log = EventLog(keep=True)
     pattern = Replay(measured.uptimes_s, measured.waits_s, replayed_startups(run) if replay_startup else (),
-                     replayed_epochs(run, s.job.epoch_s) if replay_speed else ())
+                     replayed_epochs(run, s.job.epoch_s) if replay_speed else (),
+                     replayed_accuracies(run) if replay_speed else ())
     result = simulate(s, seed, events=log, pattern=pattern)
     sim_run = read_records(log.records, f"simulated {run.label}")
     simulated = measure(sim_run, s.vm.notice_s, s.billing, epoch_len_s=s.job.epoch_s + s.job.eval_s)

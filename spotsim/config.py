@@ -56,6 +56,9 @@ class Checkpoint:
     every_s: float | None = key(None, "seconds", lo=0, lo_open=True, optional=True,
                                 doc="fixed: interval in seconds of training")
     write_s: float = key(3.0, "seconds", lo=0, doc="seconds a periodic checkpoint blocks training")
+    write_prior_s: float | None = key(None, "seconds", lo=0, optional=True,
+                                      doc="write time adaptive/young_daly assume until a save is measured "
+                                          "(default write_s; real mode's --write-s)")
     restore_s: float = key(5.0, "seconds", lo=0, doc="seconds to load a checkpoint when a VM starts")
     emergency: bool = key(True, "bool", doc="save when the preemption notice arrives")
     emergency_write_s: float | None = key(None, "seconds", lo=0, optional=True,
@@ -64,6 +67,10 @@ class Checkpoint:
     ema_alpha: float = key(0.3, "number", lo=0, lo_open=True, hi=1, doc="adaptive: EMA weight of a new uptime")
     min_interval_s: float = key(60.0, "seconds", lo=0, lo_open=True, doc="adaptive: shortest interval")
     max_interval_s: float = key(3600.0, "seconds", lo=0, lo_open=True, doc="adaptive: longest interval")
+
+    @property
+    def write_prior(self) -> float:
+        return self.write_s if self.write_prior_s is None else self.write_prior_s
 
     @property
     def emergency_s(self) -> float:

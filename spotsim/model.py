@@ -91,9 +91,12 @@ class Job:
                         else epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng_job))
         self.acc = accuracy_curve(s.job.epochs, s.accuracy.a_max, s.accuracy.a_0, s.accuracy.tau_epochs,
                                   s.accuracy.noise_sd, rng_job).tolist()
+        measured_acc = getattr(self.pattern, "val_accs", None)  # a measured run's own (interrupts.replay)
+        if measured_acc and len(measured_acc) == s.job.epochs:
+            self.acc = list(measured_acc)
         self.write_s = s.checkpoint.write_s
         self.eval_s = s.job.eval_s
-        self.state = TrainingState(checkpoint_write_s=self.write_s)
+        self.state = TrainingState()  # no write measured yet: strategies use their prior
         self.into = 0.0          # training seconds done in epoch `state.epoch` (0-based)
         self.best: float | None = None
         self.durable: tuple | None = None  # (epoch, into, best, last) of the last durable checkpoint
@@ -127,9 +130,7 @@ class Job:
         """
         st, strategy = self.state, self.strategy
         T, acc, V, W = self.train_s, self.acc, self.eval_s, self.write_s
-        interval = strategy.interval_s(st)
-        if interval is not None and interval < MIN_INTERVAL_S:
-            interval = MIN_INTERVAL_S
+        interval = _floored(strategy.interval_s(st))
         ch = _Chunk()
         ends, snaps = ch.ends, ch.snaps
         e, into, since = st.epoch, self.into, st.train_s_since_checkpoint
@@ -157,6 +158,9 @@ class Job:
                         since = 0.0
                         append_end(t)
                         append_snap((CKPT, e, into, 0.0, best, last, work, ck, nck))
+                        if probe.checkpoint_write_s != W:  # the first save measured: re-ask
+                            probe.checkpoint_write_s = W
+                            interval = _floored(strategy.interval_s(probe))
                         if into >= te:
                             break
                 if into < te:
@@ -188,6 +192,9 @@ class Job:
                 since = 0.0
                 append_end(t)
                 append_snap((CKPT, e, 0.0, 0.0, best, last, work, ck, nck))
+                if probe.checkpoint_write_s != W and interval is not None:
+                    probe.checkpoint_write_s = W
+                    interval = _floored(strategy.interval_s(probe))
         return ch
 
     def _apply(self, snap) -> None:
@@ -211,6 +218,7 @@ class Job:
                 k = snaps[i]
                 self.durable = (k[1], k[2], k[4], k[5])
                 self.work_at_durable = base_work + k[6]
+                self.state.checkpoint_write_s = self.write_s
                 break
         self.work = base_work + last[6]
         self.t["checkpoint"] += last[7]
@@ -328,9 +336,10 @@ class Job:
             self.t["startup"] += seconds
 
     def _restart_from_scratch(self) -> None:
-        """No checkpoint survives: the job starts again at epoch 0."""
+        """No checkpoint survives: the job starts again at epoch 0, no save measured."""
         st = self.state
         st.epoch, st.train_s_since_checkpoint, st.last_val_acc = 0, 0.0, None
+        st.checkpoint_write_s = 0.0
         self.into, self.best = 0.0, None
         self.work_at_durable = self.work
 
@@ -393,6 +402,7 @@ class Job:
                 self.durable = (st.epoch, self.into, self.best, st.last_val_acc)
                 self.work_at_durable = self.work
                 st.train_s_since_checkpoint = 0.0
+                st.checkpoint_write_s = self.write_s
                 lost = 0.0
             else:
                 self.n["emergency_failed"] += 1
@@ -416,6 +426,7 @@ class Job:
             self._apply(snap)
             self.durable = (snap[1], snap[2], snap[4], snap[5])
             self.work_at_durable = self.work
+            self.state.checkpoint_write_s = self.write_s
             self.emit("checkpoint", now + left, kind="periodic", ok=True,
                       epoch=self._position(snap[1], snap[2]), seconds=self.write_s, stall_s=self.write_s)
             return True
@@ -461,6 +472,10 @@ class Job:
 
     def _over_limit(self, now: float) -> bool:
         return now > self.limit_time_s and (self.billed > self.limit_cost_s or now > self.limit_stuck_s)
+
+
+def _floored(interval: float | None) -> float | None:
+    return interval if interval is None or interval >= MIN_INTERVAL_S else MIN_INTERVAL_S
 
 
 def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> list[float]:

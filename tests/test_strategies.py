@@ -112,3 +112,20 @@ def test_build_strategy_from_scenario():
     strat = build_strategy(s.checkpoint, 3.0)
     assert isinstance(strat, AdaptiveInterval) and strat.prior_mtbf_s == 100.0 and strat.ema_alpha == 0.5
     assert isinstance(build_strategy(scenario("checkpoint.strategy=young_daly").checkpoint, 3.0), YoungDaly)
+
+
+def test_write_prior_is_used_until_a_save_is_measured():
+    """adaptive assumes checkpoint.write_prior_s until the first save completes, then write_s."""
+    from spotsim.events import EventLog
+    base = ["checkpoint.strategy=adaptive", "checkpoint.write_s=1", "checkpoint.min_interval_s=10",
+            "interrupts.pattern=none", "interrupts.rate_per_h=0", "job.epochs=40", "job.epoch_s=10",
+            "job.eval_s=0", "checkpoint.prior_mtbf_s=800"]
+    saves = {}
+    for prior in (1, 16):
+        log = EventLog(keep=True)
+        simulate(scenario(*base, f"checkpoint.write_prior_s={prior}"), 0, events=log)
+        saves[prior] = [r["t"] for r in log.records if r["event"] == "checkpoint"]
+    # sqrt(2 x 1 x 800) = 40 s of training; with the 16 s prior the first interval is sqrt(2 x 16 x 800) = 160 s.
+    assert saves[1][0] == pytest.approx(40.0 + 90.0 + 1.0)
+    assert saves[16][0] == pytest.approx(160.0 + 90.0 + 1.0)
+    assert saves[16][1] - saves[16][0] == pytest.approx(40.0 + 1.0)

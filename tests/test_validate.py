@@ -120,9 +120,8 @@ def _campaign_logs(name: str) -> list[Path]:
 def test_committed_campaign_validates_within_targets(name, tmp_path):
     """The committed real campaign: median |makespan error| <= 5% (replaying start-ups, and also each
     run's own epoch times); with those replayed, lost work within one epoch and preemptions equal in
-    every run, emergency saves equal in every run of the strategies whose saves depend on epochs only
-    (fixed, none; adaptive and milestone decide from a measured write time and measured accuracies
-    that the replay does not copy, see the README)."""
+    every run, emergency saves equal in every run of fixed, none and adaptive (adaptive replayed with
+    the run's own write-time prior) and in all but one run overall (milestone: see the README)."""
     logs = _campaign_logs(name)
     scenario = CALIBRATED / f"{name}.yaml"
     if not logs or not scenario.exists():
@@ -137,5 +136,6 @@ def test_committed_campaign_validates_within_targets(name, tmp_path):
     for row in rows:
         assert abs(float(row["lost_diff_epochs"])) <= 1.0, row["run"]
         assert row["preemptions_match"] == "True", row["run"]
-        if row["strategy"] in ("fixed", "none"):
+        if row["strategy"] in ("fixed", "none", "adaptive"):
             assert row["emergency_match"] == "True", row["run"]
+    assert sum(row["emergency_match"] != "True" for row in rows) <= 1

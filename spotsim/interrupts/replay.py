@@ -24,6 +24,8 @@ class Replay(InterruptPattern):
     """Start-up of each lifetime, grant to training code (None or missing: the scenario's)."""
     epoch_times_s: tuple[float, ...] = ()
     """Training seconds of each epoch, in order (empty: the scenario's epoch_s and jitter)."""
+    val_accs: tuple[float, ...] = ()
+    """Validation accuracy after each epoch, in order (empty: the scenario's accuracy curve)."""
     name = "replay"
     provides_waits = True
 

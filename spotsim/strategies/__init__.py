@@ -29,12 +29,12 @@ def build_strategy(checkpoint, rate_per_h: float = 0.0) -> CheckpointStrategy:
             ema_alpha=checkpoint.ema_alpha,
             min_interval_s=checkpoint.min_interval_s,
             max_interval_s=checkpoint.max_interval_s,
-            write_s=checkpoint.write_s,
+            write_s=checkpoint.write_prior,
         )
     if name == "milestone":
         return OnImprovement()
     if name == "young_daly":
-        return YoungDaly(write_s=checkpoint.write_s, rate_per_h=rate_per_h)
+        return YoungDaly(write_s=checkpoint.write_prior, rate_per_h=rate_per_h)
     raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
 
 
