@@ -101,7 +101,7 @@ job = calibrated.with_values({"job.epochs": EPOCHS}, source="notebook")
 spec = SweepSpec(scenario=job, rates=tuple(parse_rates(RATES)), strategies=STRATEGIES, patterns=PATTERNS,
                  replications=REPLICATIONS, seed=0)
 outcome = run_sweep(spec, OUT, jobs=JOBS)
-print(f"{outcome.runs} runs in {outcome.cells} cells -> {OUT}" + (f"; bracket expanded to {outcome.expanded_rates}"
+print(f"{outcome.runs} runs in {outcome.cells} cells -> {OUT.relative_to(ROOT) if OUT.is_relative_to(ROOT) else OUT.name}" + (f"; bracket expanded to {outcome.expanded_rates}"
       if outcome.expanded_rates else ""))
 summary = pd.read_csv(OUT / "summary.csv")
 breakeven = pd.read_csv(OUT / "breakeven.csv")
