@@ -262,26 +262,27 @@ class Job:
             self.emit("vm_start", grant, lifetime=life)
             token = [True]
             if math.isfinite(pre.uptime_s):
-                env.process(self._preempter(env, env.active_process, pre.uptime_s, token))
-            phase, ch, phase_start = STARTUP, None, env.now
+                self._schedule_notice(env, env.active_process, pre.uptime_s, token)
             # A replayed measured run may bring each lifetime's own start-up (interrupts.replay).
             replayed = getattr(self.pattern, "startup_of", None)
             life_startup = startup if replayed is None else replayed(life, startup)
+            life_restore = restore if self.durable is not None else 0.0
+            phase, ch, phase_start = STARTUP, None, env.now
             try:
-                if life_startup > 0:
-                    yield env.timeout(life_startup)
+                # Start-up and restore in one wait; a notice inside it is placed by the clock.
+                if life_startup + life_restore > 0:
+                    yield env.timeout(life_startup + life_restore)
                 self._account_startup(life, life_startup)
-                self.emit("process_start", env.now, lifetime=life)
+                if self.events is not None:
+                    self.emit("process_start", grant + life_startup, lifetime=life)
                 if self.durable is None:
                     self._restart_from_scratch()
                 else:
-                    phase, phase_start = RESTORE, env.now
-                    if restore > 0:
-                        yield env.timeout(restore)
                     self.t["restore"] += restore
                     self._restore()
-                    self.emit("resume", env.now, lifetime=life, from_epoch=self._position(self.durable[0],
-                              self.durable[1]), restore_s=restore)
+                    if self.events is not None:
+                        self.emit("resume", env.now, lifetime=life, from_epoch=self._position(
+                            self.durable[0], self.durable[1]), restore_s=restore)
                 phase = WORK
                 notice_at = grant + pre.uptime_s if self.use_horizon else math.inf
                 while self.state.epoch < self.epochs:
@@ -297,9 +298,15 @@ class Job:
                 self.n["preemptions"] += 1
                 self.state.uptimes_s.append(env.now - grant)
                 if phase == STARTUP:
-                    self._account_startup(life, env.now - phase_start)
-                elif phase == RESTORE:
-                    self.t["restore"] += env.now - phase_start
+                    into_start = env.now - phase_start
+                    if into_start <= life_startup:
+                        self._account_startup(life, into_start)
+                    else:  # the process had started: the notice found it restoring
+                        self._account_startup(life, life_startup)
+                        if self.events is not None:
+                            self.emit("process_start", grant + life_startup, lifetime=life)
+                        self.t["restore"] += into_start - life_startup
+                        phase = RESTORE
                 self._notice(env.now, phase, ch, life)
                 if notice_s > 0:
                     yield env.timeout(notice_s)
@@ -323,10 +330,17 @@ class Job:
             finished.succeed()
             return
 
-    def _preempter(self, env, job, uptime_s: float, token: list):
-        yield env.timeout(uptime_s)
-        if token[0]:
-            job.interrupt("preemption notice")
+    @staticmethod
+    def _schedule_notice(env, job, uptime_s: float, token: list) -> None:
+        """The preempter: after `uptime_s` it throws the notice into the job as an Interrupt.
+
+        A bare timeout with a callback, not a process of its own: one event per lifetime.
+        `token` is cleared when the lifetime ends first.
+        """
+        def notice(_event):
+            if token[0]:
+                job.interrupt("preemption notice")
+        env.timeout(uptime_s).callbacks.append(notice)
 
     # -- pieces of a lifetime ---------------------------------------------------
     def _account_startup(self, life: int, seconds: float) -> None:

@@ -4,9 +4,12 @@ A run's seed (an int, or a tuple such as (cell_seed, replication)) and a
 stream name are hashed (BLAKE2b) into that stream's own seed, so that drawing
 more of one stream (say, capacity waits) never shifts another (preemption
 times): strategies compared at one seed see the same preemptions (common
-random numbers). The preemption and job streams are numpy Generators (batch
-draws); the notice and capacity streams draw a few scalars per preemption and
-use Python's `random.Random`, which is far cheaper to create.
+random numbers). The job's draws (epoch times, accuracy noise) and the
+preemptions share one numpy Generator (creating one costs as much as a
+hundred draws): the job draws a fixed number of values, set by the scenario
+alone, before the first preemption is drawn, so preemption times still do
+not depend on the strategy. The notice and capacity streams draw a few
+scalars per preemption and use Python's `random.Random`, cheaper to create.
 """
 from __future__ import annotations
 
@@ -26,23 +29,23 @@ def stream_seed(seed, name: str) -> int:
 class RunStreams:
     """The random streams of one run, each created on first use (creation is not free)."""
 
-    __slots__ = ("seed", "_interrupts", "_job", "_notice", "_capacity")
+    __slots__ = ("seed", "_draws", "_notice", "_capacity")
 
     def __init__(self, seed):
         self.seed = seed
-        self._interrupts = self._job = self._notice = self._capacity = None
-
-    @property
-    def interrupts(self) -> np.random.Generator:
-        if self._interrupts is None:
-            self._interrupts = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "interrupts")))
-        return self._interrupts
+        self._draws = self._notice = self._capacity = None
 
     @property
     def job(self) -> np.random.Generator:
-        if self._job is None:
-            self._job = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "job")))
-        return self._job
+        """Epoch times and accuracy noise: drawn first, a number fixed by the scenario."""
+        if self._draws is None:
+            self._draws = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "draws")))
+        return self._draws
+
+    @property
+    def interrupts(self) -> np.random.Generator:
+        """Preemptions (and a trace's random offset): drawn after the job's draws."""
+        return self.job
 
     @property
     def notice(self) -> random.Random:
