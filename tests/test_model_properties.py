@@ -2,7 +2,7 @@
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spotsim.config import PATTERN_NAMES, STRATEGY_NAMES, load_scenario
@@ -162,3 +162,16 @@ def test_free_first_hour_billing_still_ends_hopeless_runs():
     r = simulate(s, 0)
     assert not r.finished and r.cost_usd == 0.0
     assert r.makespan_h > 2 * LIMIT_RATIO * r.ondemand_makespan_h
+
+
+@pytest.mark.parametrize("strategy", ["none", "fixed", "milestone"])
+@SETTINGS
+@given(data=st.data())
+def test_quick_ondemand_baseline_equals_planned_one(strategy, data):
+    """For epoch-end strategies the on-demand baseline without phase planning equals the planned one."""
+    from spotsim.model import Job, _epoch_saves_only_makespan
+    s, seed = data.draw(scenarios(strategy, "none"))
+    job = Job(s, seed)
+    assume(job.strategy.interval_s(job.state) is None)  # fixed every_s is time-based: always planned
+    ch = job.plan(job.epochs)
+    assert _epoch_saves_only_makespan(job) == pytest.approx(ch.ends[-1], rel=1e-12, abs=1e-9)
