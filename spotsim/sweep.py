@@ -48,7 +48,7 @@ from . import breakeven as be
 from .config import PATTERN_NAMES, Scenario, all_keys
 from .errors import SpotsimError
 from .interrupts import build_pattern
-from .model import ondemand_baseline, simulate
+from .model import simulate
 from .results import METRICS
 
 DEFAULT_RATES = "0.25:64:log20"
@@ -272,10 +272,8 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
     hit = _WORKER["cells"].get(cell)
     if hit is None:
         s = spec.cell_scenario(cell)
-        od_make, od_billed = ondemand_baseline(s, spec.seed_of(cell, 0))
         L = spec.limit_for(s)
-        od_cost = od_billed / 3600.0 * s.prices.ondemand_per_h
-        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts), od_cost, L)
+        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts), L)
         if len(_WORKER["cells"]) > 256:
             _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
     return hit
@@ -285,11 +283,11 @@ def _run_chunk(task) -> list[tuple]:
     """Simulate replications [lo, hi) of one cell; rows of (finished, *METRICS)."""
     cell, lo, hi = task
     spec = _WORKER["spec"]
-    s, pattern, od_cost, L = _cell_setup(spec, cell)
+    s, pattern, L = _cell_setup(spec, cell)
     rows = []
     for rep in range(lo, hi):
         m = simulate(s, spec.seed_of(cell, rep), pattern=pattern, limit_ratio=L).metrics()
-        if not m["finished"] and m["cost_usd"] <= L * od_cost:
+        if not m["finished"] and m["cost_usd"] <= L * m["ondemand_cost_usd"]:
             m = _abandoned(m)
         rows.append((m["finished"],) + tuple(m[k] for k in METRICS))
     return rows
