@@ -203,12 +203,7 @@ def _breakeven_map(brk, meta, keys, metric):
             im = ax.imshow(grid, origin="lower", aspect="auto", norm=norm, cmap="viridis")
             for (a, c), t in notes.items():
                 ax.text(c, a, t, ha="center", va="center", color="k")
-            for a in range(len(v1)):
-                for c in range(len(v2)):
-                    if np.isfinite(grid[a, c]):
-                        ax.text(c, a, f"{grid[a, c]:.3g}", ha="center", va="center", color="w", fontsize=7)
-            ax.set_xticks(range(len(v2)), [str(v) for v in v2], fontsize=7)
-            ax.set_yticks(range(len(v1)), [str(v) for v in v1], fontsize=7)
+            _label_grid(ax, grid, v1, v2, "{:.3g}", "w")
             ax.set_title(f"{st} / {p}", fontsize=9)
             if i == len(strategies) - 1:
                 ax.set_xlabel(k2)
@@ -257,12 +252,7 @@ def _gap_map(summary, meta, keys):
             od = float(d["ondemand_cost_usd_mean"].mean())
             grid[a, c] = 100.0 * (d["cost_usd_mean"].max() - d["cost_usd_mean"].min()) / od
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="magma_r")
-        for a in range(len(v1)):
-            for c in range(len(v2)):
-                if np.isfinite(grid[a, c]):
-                    ax.text(c, a, f"{grid[a, c]:.2g}", ha="center", va="center", color="tab:blue", fontsize=7)
-        ax.set_xticks(range(len(v2)), [str(v) for v in v2], fontsize=7)
-        ax.set_yticks(range(len(v1)), [str(v) for v in v1], fontsize=7)
+        _label_grid(ax, grid, v1, v2, "{:.2g}", "tab:blue")
         ax.set_xlabel(k2)
         ax.set_title(p, fontsize=9)
     axes[0][0].set_ylabel(k1)
@@ -270,3 +260,13 @@ def _gap_map(summary, meta, keys):
         fig.colorbar(im, ax=axes, shrink=0.85, label="worst - best strategy cost (% of on-demand)")
     fig.suptitle(f"{meta.get('scenario', '')}: where the strategy matters, at {rate:.3g} preemptions/h", fontsize=10)
     return fig
+
+
+def _label_grid(ax, grid, v1, v2, fmt: str, color: str) -> None:
+    """Write each finite value of a heat map into its cell and label the axes' ticks."""
+    for a in range(len(v1)):
+        for c in range(len(v2)):
+            if np.isfinite(grid[a, c]):
+                ax.text(c, a, fmt.format(grid[a, c]), ha="center", va="center", color=color, fontsize=7)
+    ax.set_xticks(range(len(v2)), [str(v) for v in v2], fontsize=7)
+    ax.set_yticks(range(len(v1)), [str(v) for v in v1], fontsize=7)
