@@ -183,7 +183,7 @@ def test_replay_yields_measured_preemptions_then_none():
     from spotsim.model import simulate
     p = Replay((100.0, 250.0), (5.0, 7.0))
     got = list(itertools.islice(p.preemptions(None), 3))
-    assert got[:2] == [(100.0, 5.0), (250.0, 7.0)] and math.isinf(got[2].uptime_s)
+    assert [(p.uptime_s, p.wait_s) for p in got[:2]] == [(100.0, 5.0), (250.0, 7.0)] and math.isinf(got[2].uptime_s)
     s = scenario("vm.startup_s=10", "vm.notice_s=30", "job.epochs=20", "job.epoch_s=30")
     r = simulate(s, 0, pattern=p)
     assert r.preemptions == 2 and r.wait_h * 3600 == pytest.approx(12.0)

@@ -20,6 +20,9 @@ class Preemption(NamedTuple):
     """VM uptime from grant to the preemption notice (inf: never preempted)."""
     wait_s: float | None
     """Time capacity stays away after the VM is off, if the pattern models it."""
+    wait_before_s: float = 0.0
+    """Time capacity is away before this lifetime's grant (a trace job submitted while
+    capacity is away waits for it; counted as capacity wait, in the makespan, not billed)."""
 
 
 class InterruptPattern:

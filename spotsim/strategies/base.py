@@ -26,6 +26,18 @@ class TrainingState:
     best_val_acc: float | None = None
     """Best validation accuracy of the epochs before the one just completed."""
 
+    def record_checkpoint(self, kind: str, seconds: float) -> None:
+        """A save of `kind` ("periodic" or "emergency") became durable after blocking `seconds`.
+
+        The one rule for both worlds: only periodic saves measure the write
+        time that time-based strategies plan with (an emergency save may write
+        less, or race a shutdown, so it says nothing about the periodic cost).
+        Either kind resets the training since the last durable checkpoint.
+        """
+        if kind == "periodic":
+            self.checkpoint_write_s = seconds
+        self.train_s_since_checkpoint = 0.0
+
 
 class CheckpointStrategy:
     """A checkpoint policy: a small pure object registered by name.

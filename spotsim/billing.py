@@ -1,0 +1,21 @@
+"""The billing rule of one VM lifetime, computed once for simulator, calibration and real summaries.
+
+Rounding (minimum, increment) lives in `costs.billed_seconds`; this adds the
+per-lifetime rule that a cloud may bill nothing for a Spot VM it interrupts
+early (AWS: an instance interrupted by EC2 within its first hour is not
+charged, ../shared/FACTS.md "Billing").
+"""
+from __future__ import annotations
+
+from .costs import billed_seconds
+
+
+def lifetime_billed_s(duration_s: float, billing, preempted: bool) -> float:
+    """Billed seconds of one lifetime of `duration_s` (grant to off) under `billing`.
+
+    `billing` has `minimum_s`, `increment_s` and `free_if_preempted_within_s`
+    (config.Billing); `preempted` says whether the cloud ended the lifetime.
+    """
+    if preempted and duration_s < billing.free_if_preempted_within_s:
+        return 0.0
+    return billed_seconds(duration_s, billing.minimum_s, billing.increment_s)
