@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from . import clouds
-from .errors import ScenarioError
+from .errors import ScenarioError, SpotsimError
+from .interrupts.trace_io import load_trace
 
 STRATEGY_NAMES = ("none", "fixed", "adaptive", "milestone", "young_daly")
 PATTERN_NAMES = ("none", "regular", "poisson", "bursty", "weibull", "trace")
@@ -85,6 +86,9 @@ class Interrupts:
     trace: str | None = key(None, "path", optional=True, doc="trace file (pattern trace)")
     trace_convention: str = key("available", "choice", choices=("available", "preempted"))
     trace_min_nodes: int = key(1, "int", lo=1, doc="trace: live instances the job needs")
+    trace_start_s: float | None = key(None, "seconds", lo=0, optional=True,
+                                      doc="trace: seconds into the trace at which the job is submitted, "
+                                          "below the trace's length (default: uniform random per replication)")
     burst_ratio: float = key(10.0, "number", lo=1, doc="bursty: burst rate / calm rate")
     burst_fraction: float = key(0.1, "number", lo=0, lo_open=True, hi=0.999,
                                 doc="bursty: share of uptime spent in bursts")
@@ -377,6 +381,18 @@ def _check_value(dotted: str, value, spec: dict, source):
     return value
 
 
+def _check_trace_start(it: Interrupts, source) -> None:
+    """A pinned start must fall inside the trace: a start past its end is refused, not wrapped,
+    because it most likely means other units (ms, hours) and wrapping would hide that."""
+    try:
+        length = load_trace(it.trace, it.trace_convention).end_s
+    except SpotsimError as exc:
+        raise ScenarioError("interrupts.trace", it.trace, str(exc), source) from None
+    if it.trace_start_s >= length:
+        raise ScenarioError("interrupts.trace_start_s", it.trace_start_s,
+                            f"must be seconds into the trace, below its length ({length:g} s)", source)
+
+
 def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complete: bool) -> None:
     ck, it = s.checkpoint, s.interrupts
     if ck.strategy == "fixed" and (ck.every_epochs is None) == (ck.every_s is None):
@@ -406,6 +422,8 @@ def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complet
                                 sources.get("interrupts.trace"))
         if rate is not None and "interrupts.rate_per_h" not in user_set and not known_complete:
             object.__setattr__(it, "rate_per_h", None)  # the trace's own rate unless the user scales it
+        if it.trace_start_s is not None:
+            _check_trace_start(it, sources.get("interrupts.trace_start_s"))
     if s.capacity.wait == "trace" and it.pattern != "trace":
         raise ScenarioError("capacity.wait", "trace", "capacity from the trace needs interrupts.pattern: trace",
                             sources.get("capacity.wait"))

@@ -13,10 +13,15 @@ from .weibull import Weibull
 PATTERNS = {cls.name: cls for cls in (NoInterrupts, Regular, Poisson, Bursty, Weibull, TraceReplay)}
 
 
-def build_pattern(interrupts) -> InterruptPattern:
-    """The pattern a scenario's `interrupts` section describes."""
+def build_pattern(interrupts, notice_s: float = 0.0) -> InterruptPattern:
+    """The pattern a scenario's `interrupts` section describes.
+
+    A rate of 0 never preempts, whatever the pattern (a trace included); a trace
+    with no rate replays at its own rate. `notice_s` (the scenario's vm.notice_s)
+    places a trace's notices that long before its drops, which are the kills.
+    """
     name, rate = interrupts.pattern, interrupts.rate_per_h
-    if name == "none" or (name != "trace" and not rate):
+    if name == "none" or rate == 0 or (rate is None and name != "trace"):
         return NoInterrupts()
     if name == "regular":
         return Regular(rate)
@@ -27,9 +32,9 @@ def build_pattern(interrupts) -> InterruptPattern:
     if name == "weibull":
         return Weibull(rate, interrupts.weibull_shape)
     if name == "trace":
-        return TraceReplay.from_file(interrupts.trace, interrupts.trace_convention,
-                                     interrupts.trace_min_nodes, rate or None)
+        return TraceReplay.from_file(interrupts.trace, interrupts.trace_convention, interrupts.trace_min_nodes,
+                                     rate_per_h=rate, notice_s=notice_s, start_s=interrupts.trace_start_s)
     raise KeyError(f"unknown interrupt pattern {name!r}; known: {', '.join(PATTERNS)}")
 
 
-__all__ = ["PATTERNS", "InterruptPattern", "Preemption", "Replay", "build_pattern"]
+__all__ = ["PATTERNS", "InterruptPattern", "Preemption", "Replay", "TraceReplay", "build_pattern"]

@@ -31,6 +31,14 @@ class CountSeries:
     end_s: float
     source: str
 
+    @classmethod
+    def from_ticks(cls, values, gap_s: float, source: str = "ticks") -> "CountSeries":
+        """The series of a tick list (availability convention): values[i] live in [i gap, (i+1) gap)."""
+        array = np.asarray(values, dtype=np.int64)
+        if array.ndim != 1 or array.size == 0 or array.min() < 0 or not gap_s > 0:
+            raise TraceError(f"{source}: ticks must be a non-empty flat list of counts >= 0 and the gap > 0")
+        return _run_length(array, float(gap_s), source)
+
 
 def load_trace(path: str | os.PathLike, convention: str = "available") -> CountSeries:
     """Load a tick-JSON or event-CSV trace (cached per file and modification time)."""
