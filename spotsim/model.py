@@ -82,7 +82,7 @@ class Job:
         self.events = events
         self.rng = RunStreams(seed)
         self.strategy = build_strategy(s.checkpoint, s.interrupts.rate_per_h or 0.0)
-        self.pattern = pattern if pattern is not None else build_pattern(s.interrupts)
+        self.pattern = pattern if pattern is not None else build_pattern(s.interrupts, s.vm.notice_s)
         self.preemptions = None  # drawn lazily from the interrupts stream
         self.epochs = s.job.epochs
         rng_job = self.rng.job if (s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0) else None

@@ -273,7 +273,7 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
     if hit is None:
         s = spec.cell_scenario(cell)
         L = spec.limit_for(s)
-        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts), L)
+        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s), L)
         if len(_WORKER["cells"]) > 256:
             _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
     return hit
