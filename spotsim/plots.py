@@ -6,13 +6,20 @@ file per combination of varied values when keys are varied):
   savings_vs_rate    savings vs on-demand, in %;
   lost_vs_rate       wasted (lost, redone) compute, in hours;
   makespan_vs_rate   makespan, the on-demand makespan x slack, and the time break-even points.
+A cell with runs stopped early (at the sweep's limit, summary.csv `unfinished`)
+holds a bound, not a mean: it is drawn with a hollow marker on a dotted line,
+with its own legend entry. Each strategy has its own on-demand baseline
+(milestone's, for one, depends on its saves): where they differ, each gets its
+own dashed line in the strategy's colour, and each break-even marker sits on
+its own strategy's line.
 With exactly two varied keys, maps over them (one panel per pattern x strategy
 for the break-even rate; one per pattern for the strategy gap):
   breakeven_map_cost, breakeven_map_time   the break-even rate (log colour scale);
   strategy_gap_map   where the strategy choice matters: the cost gap between the
                      worst and the best strategy, in % of the on-demand cost, at
                      the grid rate nearest the scenario's own rate.
-Every figure is written as PNG and PDF.
+Every figure is written as PNG and PDF; figure files of an earlier sweep in the
+same folder that this sweep does not draw are removed.
 """
 from __future__ import annotations
 
@@ -26,8 +33,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from .errors import SpotsimError  # noqa: E402
 
 FORMATS = ("png", "pdf")
 CURVES = {
@@ -36,42 +46,115 @@ CURVES = {
     "lost_vs_rate": ("lost_h", "lost (redone) compute (h)"),
     "makespan_vs_rate": ("makespan_h", "makespan (h)"),
 }
+MAPS = ("breakeven_map_cost", "breakeven_map_time", "strategy_gap_map")
+BASELINE = {"cost_usd": "ondemand_cost_usd_mean", "makespan_h": "ondemand_makespan_h_mean"}
+SUMMARY_COLUMNS = ("strategy", "pattern", "rate_per_h", "ondemand_cost_usd_mean", "ondemand_makespan_h_mean",
+                   *(f"{m}_{s}" for m, _ in CURVES.values() for s in ("mean", "ci_low", "ci_high")))
+BREAKEVEN_COLUMNS = ("strategy", "pattern", "metric", "breakeven_rate_per_h", "ci_low", "ci_high", "status")
+SAME_BASELINE_RTOL = 1e-3
+"""Strategies whose on-demand baselines differ by less than this share one on-demand line."""
 _META = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
+class PlotInputError(SpotsimError):
+    """A sweep folder whose files cannot be plotted, said in one line."""
+
+
 def load(out) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """summary.csv, breakeven.csv (empty if absent: an interrupted sweep) and sweep.json."""
+    """summary.csv, breakeven.csv (empty if absent: an interrupted sweep) and sweep.json, checked.
+
+    A file that is not what `spotsim sweep` writes raises PlotInputError naming it.
+    """
     out = Path(out)
-    meta = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
-    summary = pd.read_csv(out / "summary.csv")
+    meta = _read_meta(out / "sweep.json")
+    keys = [v["key"] for v in meta["vary"]]
+    summary = _read_csv(out / "summary.csv", (*SUMMARY_COLUMNS, *keys))
+    if summary.empty:
+        raise PlotInputError(f"{out / 'summary.csv'}: no completed cell to plot; rerun `spotsim sweep`")
     bpath = out / "breakeven.csv"
-    brk = pd.read_csv(bpath) if bpath.exists() else pd.DataFrame()
+    brk = _read_csv(bpath, (*BREAKEVEN_COLUMNS, *keys)) if bpath.exists() else pd.DataFrame()
     return summary, brk, meta
 
 
+def _read_meta(path: Path) -> dict:
+    rerun = "rerun `spotsim sweep` into this folder"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlotInputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except ValueError as exc:
+        raise PlotInputError(f"{path}: not valid JSON ({exc}); {rerun}") from None
+    ok = (isinstance(meta, dict) and all(isinstance(meta.get(k), list) and meta[k] for k in ("strategies", "patterns"))
+          and isinstance(meta.get("vary", []), list)
+          and all(isinstance(v, dict) and "key" in v and isinstance(v.get("values"), list)
+                  for v in meta.get("vary", [])))
+    if not ok:
+        raise PlotInputError(f"{path}: not the sweep.json of `spotsim sweep` (it needs lists 'strategies', "
+                             f"'patterns' and 'vary'); {rerun}")
+    meta.setdefault("vary", [])
+    return meta
+
+
+def _read_csv(path: Path, required) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise PlotInputError(f"{path}: empty file (not even a header): the sweep that wrote it did not finish; "
+                             f"rerun `spotsim sweep` into this folder") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise PlotInputError(f"{path}: not a CSV file of `spotsim sweep` ({str(exc).strip()})") from None
+    except OSError as exc:
+        raise PlotInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise PlotInputError(f"{path}: column(s) {', '.join(missing)} missing: not written by this version of "
+                             f"`spotsim sweep`, or written for another sweep.json; rerun the sweep")
+    return df
+
+
 def plot_sweep(out) -> list[Path]:
-    """Draw every figure of the sweep in `out` from its CSV files; return the paths written."""
+    """Draw every figure of the sweep in `out` from its CSV files; return the paths written.
+
+    Figure files of an earlier sweep in `out` that this one does not draw are removed.
+    """
     out = Path(out)
     summary, brk, meta = load(out)
     keys = [v["key"] for v in meta["vary"]]
     written: list[Path] = []
-    combos = _combos(summary, keys)
-    for combo in combos:
+    for combo in _combos(summary, keys):
         sub = _select(summary, combo)
         bsub = _select(brk, combo) if len(brk) else brk
         suffix = "" if not combo else "__" + "__".join(f"{k}={_label(v)}" for k, v in combo.items())
         for name, (metric, ylabel) in CURVES.items():
-            fig = _curve_figure(sub, bsub, meta, metric, ylabel, combo)
+            fig = curve_figure(sub, bsub, meta, metric, ylabel, combo)
             written += _save(fig, out / f"{name}{suffix}")
     if len(keys) == 2 and len(brk):
         for metric in ("cost", "time"):
-            fig = _breakeven_map(brk, meta, keys, metric)
+            fig = breakeven_map(brk, meta, keys, metric)
             if fig is not None:
                 written += _save(fig, out / f"breakeven_map_{metric}")
         fig = _gap_map(summary, meta, keys)
         if fig is not None:
             written += _save(fig, out / "strategy_gap_map")
+    remove_stale_figures(out, written)
     return written
+
+
+def is_figure_file(path: Path) -> bool:
+    """A file name that plot_sweep writes (a curve of any combination, or a map)."""
+    if path.suffix.lstrip(".") not in FORMATS:
+        return False
+    stem = path.stem
+    return stem in MAPS or any(stem == c or stem.startswith(c + "__") for c in CURVES)
+
+
+def remove_stale_figures(out, keep) -> list[Path]:
+    """Remove figure files in `out` not in `keep` (left by an earlier sweep into the same folder)."""
+    keep = {Path(p).resolve() for p in keep}
+    stale = [p for p in Path(out).iterdir() if p.is_file() and is_figure_file(p) and p.resolve() not in keep]
+    for p in stale:
+        p.unlink()
+    return stale
 
 
 def _label(v) -> str:
@@ -102,118 +185,262 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def _panels(n: int, height: float = 3.2):
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, height), squeeze=False, sharey=True)
-    return fig, axes[0]
+# -- curves ------------------------------------------------------------------------
+def curve(sub: pd.DataFrame, pattern: str, strategy: str, metric: str) -> pd.DataFrame:
+    """One strategy's curve in one panel, by rate: mean, CI, and whether the cell is censored.
+
+    A censored cell has runs stopped early at the sweep's limit: its mean is a
+    bound (cost, makespan and lost work: a lower bound; savings: an upper bound).
+    """
+    d = sub[(sub["pattern"] == pattern) & (sub["strategy"] == strategy)].sort_values("rate_per_h")
+    unfinished = d["unfinished"].fillna(0).to_numpy() if "unfinished" in d else np.zeros(len(d))
+    return pd.DataFrame({
+        "rate": d["rate_per_h"].to_numpy(dtype=float),
+        "mean": d[f"{metric}_mean"].to_numpy(dtype=float),
+        "low": d[f"{metric}_ci_low"].to_numpy(dtype=float),
+        "high": d[f"{metric}_ci_high"].to_numpy(dtype=float),
+        "censored": unfinished > 0,
+    })
 
 
-def _curve_figure(sub, bsub, meta, metric, ylabel, combo):
+def baselines(sub: pd.DataFrame, pattern: str, strategies, metric: str, slack: float = 1.0) -> dict[str, float]:
+    """Each strategy's on-demand level in one panel (makespan: times the deadline slack)."""
+    col = BASELINE.get(metric)
+    if col is None:
+        return {}
+    part = sub[sub["pattern"] == pattern]
+    out = {}
+    for st in strategies:
+        v = part.loc[part["strategy"] == st, col].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size:
+            out[st] = float(v.mean()) * (slack if metric == "makespan_h" else 1.0)
+    return out
+
+
+def _one_baseline(levels: dict[str, float]) -> bool:
+    v = list(levels.values())
+    return not v or max(v) - min(v) <= SAME_BASELINE_RTOL * max(abs(x) for x in v)
+
+
+def curve_figure(sub, bsub, meta, metric, ylabel, combo):
+    """One figure of `metric` against the rate: a panel per pattern, a line per strategy."""
     patterns = [p for p in meta["patterns"] if p in set(sub["pattern"])] or meta["patterns"]
-    fig, axes = _panels(len(patterns))
+    strategies = meta["strategies"]
+    fig, axes = plt.subplots(1, len(patterns), figsize=(4.2 * len(patterns), 3.9), squeeze=False, sharey=True,
+                             layout="constrained")
+    axes = axes[0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {st: colours[i % len(colours)] for i, st in enumerate(strategies)}
+    slack = float(meta.get("time_slack", 1.0) or 1.0)
+    seen = {"censored": False, "marker": False, "per_strategy_baseline": False, "baseline": False}
+    all_zero = metric == "lost_h"
     for ax, pattern in zip(axes, patterns):
-        part = sub[sub["pattern"] == pattern]
-        for i, strategy in enumerate(meta["strategies"]):
-            d = part[part["strategy"] == strategy].sort_values("rate_per_h")
-            if d.empty:
+        levels = baselines(sub, pattern, strategies, metric, slack)
+        shared = _one_baseline(levels)
+        for st in strategies:
+            c = curve(sub, pattern, st, metric)
+            if c.empty:
                 continue
-            c = colours[i % len(colours)]
-            x = d["rate_per_h"].to_numpy()
-            ax.plot(x, d[f"{metric}_mean"], color=c, lw=1.4, label=strategy)
-            ax.fill_between(x, d[f"{metric}_ci_low"], d[f"{metric}_ci_high"], color=c, alpha=0.2, lw=0)
-            _mark_breakeven(ax, bsub, d, strategy, pattern, metric, c)
-        if metric == "cost_usd" and len(part):
-            od = float(part["ondemand_cost_usd_mean"].mean())
-            ax.axhline(od, color="k", ls="--", lw=1, label="on-demand")
-        if metric == "makespan_h" and len(part):
-            slack = float(meta.get("time_slack", 1.0))
-            od = float(part["ondemand_makespan_h_mean"].mean()) * slack
-            ax.axhline(od, color="k", ls="--", lw=1, label="on-demand" + (f" x {slack:g}" if slack != 1 else ""))
+            all_zero &= bool(np.all(np.nan_to_num(c[["mean", "low", "high"]].to_numpy()) == 0))
+            seen["censored"] |= _draw_curve(ax, c, colour[st])
+            if st in levels and not shared:
+                ax.axhline(levels[st], color=colour[st], ls="--", lw=1)
+                seen["per_strategy_baseline"] = True
+            seen["marker"] |= _mark_breakeven(ax, bsub, st, pattern, metric, colour[st], levels.get(st))
+        if levels and shared:
+            ax.axhline(float(np.mean(list(levels.values()))), color="k", ls="--", lw=1)
+            seen["baseline"] = True
         if metric == "savings_pct":
-            ax.axhline(0.0, color="k", ls="--", lw=1, label="break-even")
-        ax.set_xscale("log")
-        if metric in ("cost_usd", "makespan_h"):
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        # Unlabelled minor ticks: labelling them dominates the drawing time.
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_minor_formatter(NullFormatter())
-        ax.set_title(pattern)
-        ax.set_xlabel("preemptions per hour of uptime")
-        ax.grid(True, which="major", alpha=0.3)
+            ax.axhline(0.0, color="k", ls="--", lw=1)
+        _axes_style(ax, metric, pattern)
+    for ax in axes:  # after every set_yscale: setting a shared axis' scale resets its siblings' tickers
+        _ticks(ax, metric)
+    if all_zero:
+        for ax in axes:
+            ax.text(0.5, 0.75, "no work lost in any run", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="0.3")
     axes[0].set_ylabel(ylabel)
-    axes[-1].legend(fontsize=7, loc="best")
+    handles = [Line2D([], [], color=colour[st], lw=1.4, label=st) for st in strategies
+               if (sub["strategy"] == st).any()]
+    handles += _legend_extras(metric, slack, seen)
+    ncol = len(handles) if len(patterns) >= 3 else 2
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=7, frameon=False)
     title = meta.get("scenario", "")
     if combo:
         title += "  (" + ", ".join(f"{k}={v}" for k, v in combo.items()) + ")"
     fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.84, wspace=0.08)
     return fig
 
 
-def _mark_breakeven(ax, bsub, d, strategy, pattern, metric, colour):
+def _draw_curve(ax, c: pd.DataFrame, colour) -> bool:
+    """The mean (solid between uncensored cells, dotted to censored ones) and its CI band; True if censored."""
+    x, cens = c["rate"].to_numpy(), c["censored"].to_numpy()
+    ax.plot(x, c["mean"], color=colour, lw=1.0, ls=":")
+    ax.plot(x, np.where(cens, np.nan, c["mean"]), color=colour, lw=1.4)
+    ax.fill_between(x, c["low"], c["high"], where=~cens, color=colour, alpha=0.2, lw=0, interpolate=False)
+    if cens.any():
+        ax.plot(x[cens], c["mean"][cens], ls="none", marker="o", ms=4, mfc="white", mec=colour, mew=1.0)
+        before, after = np.r_[True, cens[:-1]], np.r_[cens[1:], True]
+        alone = ~cens & before & after  # no solid segment reaches it: show it as a point
+        ax.plot(x[alone], c["mean"][alone], ls="none", marker="o", ms=3, color=colour)
+    return bool(cens.any())
+
+
+def _axes_style(ax, metric: str, pattern: str) -> None:
+    ax.set_xscale("log")
+    if metric in ("cost_usd", "makespan_h"):
+        ax.set_yscale("log")
+    ax.set_title(pattern, fontsize=10)
+    ax.set_xlabel("preemptions per hour of uptime")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _ticks(ax, metric: str) -> None:
+    """Plain numbers at 1, 2, 5 x 10^k on log axes; minor ticks unlabelled (labelling them dominates
+    the drawing time)."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if metric in ("cost_usd", "makespan_h"):
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=15))
+        ax.yaxis.set_major_formatter(plain)
+    ax.xaxis.set_major_formatter(plain)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _legend_extras(metric: str, slack: float, seen: dict) -> list:
+    extra = []
+    what = {"cost_usd": "on-demand", "makespan_h": "on-demand" + (f" x {slack:g}" if slack != 1 else "")}
+    if seen["baseline"]:
+        extra.append(Line2D([], [], color="k", ls="--", lw=1, label=what[metric]))
+    if seen["per_strategy_baseline"]:
+        extra.append(Line2D([], [], color="0.4", ls="--", lw=1, label=what[metric] + " (each strategy's own)"))
+    if metric == "savings_pct":
+        extra.append(Line2D([], [], color="k", ls="--", lw=1, label="break-even (0%)"))
+    if seen["marker"]:
+        extra.append(Line2D([], [], color="0.3", marker="o", ms=5, ls="-", lw=0.8,
+                            label=f"{'time' if metric == 'makespan_h' else 'cost'} break-even, 95% CI"))
+    if seen["censored"]:
+        bound = "an upper" if metric == "savings_pct" else "a lower"
+        extra.append(Line2D([], [], color="0.4", ls=":", marker="o", ms=4, mfc="white",
+                            label=f"runs stopped early at the limit: {bound} bound"))
+    return extra
+
+
+def _mark_breakeven(ax, bsub, strategy, pattern, metric, colour, level) -> bool:
+    """The break-even rate of `strategy` with its CI, on that strategy's own on-demand line."""
     kind = {"cost_usd": "cost", "makespan_h": "time", "savings_pct": "cost"}.get(metric)
     if kind is None or bsub is None or not len(bsub):
-        return
+        return False
     row = bsub[(bsub["strategy"] == strategy) & (bsub["pattern"] == pattern) & (bsub["metric"] == kind)]
     if row.empty or row["status"].iloc[0] != "found":
-        return
+        return False
     rate = float(row["breakeven_rate_per_h"].iloc[0])
-    if metric == "cost_usd":
-        y = float(d["ondemand_cost_usd_mean"].mean())
-    elif metric == "makespan_h":
-        y = float(d["ondemand_makespan_h_mean"].mean())
-    else:
-        y = 0.0
-    lo, hi = row["ci_low"].iloc[0], row["ci_high"].iloc[0]
-    xerr = None
-    if np.isfinite(lo) and np.isfinite(hi):
-        xerr = [[rate - lo], [hi - rate]]
-    ax.errorbar([rate], [y], xerr=xerr, fmt="o", color=colour, ms=5, capsize=3, zorder=5)
+    y = 0.0 if metric == "savings_pct" else level
+    if y is None or not math.isfinite(rate):
+        return False
+    ax.errorbar([rate], [y], xerr=breakeven_xerr(rate, row["ci_low"].iloc[0], row["ci_high"].iloc[0]),
+                fmt="o", color=colour, ms=5, capsize=3, zorder=5)
+    return True
 
 
-def _breakeven_map(brk, meta, keys, metric):
+def breakeven_xerr(rate: float, low, high):
+    """The error bar of a break-even marker: distances to the CI bounds, never negative.
+
+    A bound one float step on the wrong side of the rate (interpolation) is the
+    rate itself; an open side (NaN) gets no bar.
+    """
+    lo = float(low) if low is not None else math.nan
+    hi = float(high) if high is not None else math.nan
+    left = max(0.0, rate - lo) if math.isfinite(lo) else 0.0
+    right = max(0.0, hi - rate) if math.isfinite(hi) else 0.0
+    return [[left], [right]]
+
+
+# -- maps --------------------------------------------------------------------------
+def map_cells(part: pd.DataFrame, keys, v1, v2) -> tuple[np.ndarray, dict]:
+    """One map panel from break-even rows: the grid of found rates (NaN elsewhere) and each
+    other cell's text ('< 1' below the rates swept, '> 64' above, else its status)."""
+    k1, k2 = keys
+    grid = np.full((len(v1), len(v2)), np.nan)
+    notes = {}
+    for _, r in part.iterrows():
+        a, c = _index(v1, r[k1]), _index(v2, r[k2])
+        if a is None or c is None:
+            continue
+        if r["status"] == "found" and np.isfinite(r["breakeven_rate_per_h"]):
+            grid[a, c] = r["breakeven_rate_per_h"]
+        elif r["status"] == "below_range":
+            notes[(a, c)] = f"< {float(r['ci_high']):.3g}"
+        elif r["status"] == "above_range":
+            notes[(a, c)] = f"> {float(r['ci_low']):.3g}"
+        else:
+            notes[(a, c)] = str(r["status"]).replace("_", " ")
+    return grid, notes
+
+
+def breakeven_map(brk, meta, keys, metric):
+    """The break-even rate over the two varied keys, one panel per strategy x pattern."""
     b = brk[brk["metric"] == metric]
     if b.empty:
         return None
     k1, k2 = keys
-    v1 = [v for v in meta["vary"] if v["key"] == k1][0]["values"]
-    v2 = [v for v in meta["vary"] if v["key"] == k2][0]["values"]
+    v1, v2 = _values(meta, k1), _values(meta, k2)
     strategies, patterns = meta["strategies"], meta["patterns"]
-    fig, axes = plt.subplots(len(strategies), len(patterns), figsize=(3.6 * len(patterns), 2.9 * len(strategies)),
-                             squeeze=False)
-    vals = b["breakeven_rate_per_h"].to_numpy(dtype=float)
+    fig, axes = plt.subplots(len(strategies), len(patterns), figsize=(3.4 * len(patterns) + 1.2,
+                             2.4 * len(strategies) + 1.0), squeeze=False, layout="constrained")
+    vals = b.loc[b["status"] == "found", "breakeven_rate_per_h"].to_numpy(dtype=float)
     finite = vals[np.isfinite(vals) & (vals > 0)]
-    norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.min() < finite.max() else None
+    if finite.size and finite.min() < finite.max():
+        norm = LogNorm(finite.min(), finite.max())
+    elif finite.size:
+        norm = Normalize(finite.min() * 0.5, finite.min() * 1.5)
+    else:
+        norm = None
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.92")
     im = None
     for i, st in enumerate(strategies):
         for j, p in enumerate(patterns):
             ax = axes[i][j]
-            grid = np.full((len(v1), len(v2)), np.nan)
-            notes = {}
-            part = b[(b["strategy"] == st) & (b["pattern"] == p)]
-            for _, r in part.iterrows():
-                a, c = _index(v1, r[k1]), _index(v2, r[k2])
-                if a is None or c is None:
-                    continue
-                grid[a, c] = r["breakeven_rate_per_h"]
-                if r["status"] != "found":
-                    notes[(a, c)] = ">" if r["status"] == "above_range" else "<"
-            im = ax.imshow(grid, origin="lower", aspect="auto", norm=norm, cmap="viridis")
+            grid, notes = map_cells(b[(b["strategy"] == st) & (b["pattern"] == p)], keys, v1, v2)
+            shown = ax.imshow(grid, origin="lower", aspect="auto", norm=norm, cmap=cmap)
+            if np.isfinite(grid).any():
+                im = shown
             for (a, c), t in notes.items():
-                ax.text(c, a, t, ha="center", va="center", color="k")
-            _label_grid(ax, grid, v1, v2, "{:.3g}", "w")
+                ax.text(c, a, t, ha="center", va="center", color="k", fontsize=7)
+            _label_grid(ax, grid, v1, v2, "{:.3g}", lambda v: "k" if norm(v) > 0.6 else "w")
             ax.set_title(f"{st} / {p}", fontsize=9)
             if i == len(strategies) - 1:
-                ax.set_xlabel(k2)
+                ax.set_xlabel(k2, fontsize=8)
             if j == 0:
-                ax.set_ylabel(k1)
+                ax.set_ylabel(k1, fontsize=8)
+    title = f"{meta.get('scenario', '')}: {metric} break-even rate, preemptions/h"
     if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8, label=f"{metric} break-even (preemptions/h)")
-    fig.suptitle(f"{meta.get('scenario', '')}: {metric} break-even rate (> above, < below the rates swept)",
-                 fontsize=10)
+        bar = fig.colorbar(im, ax=axes, shrink=0.8, label=f"{metric} break-even (preemptions/h)")
+        for axis in (bar.ax.yaxis.set_major_formatter, bar.ax.yaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:g}"))
+        if (b["status"] != "found").any():
+            title += "\n(grey: no crossing in the rates swept; < below, > above them)"
+    else:
+        title += "\n" + _no_crossing_text(b, metric)
+    fig.suptitle(title, fontsize=9)
     return fig
+
+
+def _no_crossing_text(b: pd.DataFrame, metric: str) -> str:
+    """What a map without a single crossing says instead of a colour bar."""
+    status = set(b["status"])
+    loses = "Spot is slower than on-demand" if metric == "time" else "Spot costs more than on-demand"
+    wins = "Spot is faster than on-demand" if metric == "time" else "Spot is cheaper than on-demand"
+    if status == {"below_range"}:
+        return f"no break-even in the rates swept: {loses} at every rate, even {b['ci_high'].min():.3g}/h"
+    if status == {"above_range"}:
+        return f"no break-even in the rates swept: {wins} at every rate, even {b['ci_low'].max():.3g}/h"
+    return "no break-even in the rates swept (< below, > above them)"
+
+
+def _values(meta, key):
+    return [v for v in meta["vary"] if v["key"] == key][0]["values"]
 
 
 def _index(values, v):
@@ -228,7 +455,7 @@ def _index(values, v):
 
 
 def _gap_map(summary, meta, keys):
-    g = summary[summary["in_grid"].astype(str).str.lower() == "true"]
+    g = summary[summary["in_grid"].astype(str).str.lower() == "true"] if "in_grid" in summary else summary
     if g.empty:
         return None
     rates = np.array(sorted(set(g["rate_per_h"])), dtype=float)
@@ -236,13 +463,12 @@ def _gap_map(summary, meta, keys):
     rate = float(rates[np.argmin(np.abs(np.log(rates) - math.log(target)))])
     g = g[g["rate_per_h"] == rate]
     k1, k2 = keys
-    v1 = [v for v in meta["vary"] if v["key"] == k1][0]["values"]
-    v2 = [v for v in meta["vary"] if v["key"] == k2][0]["values"]
+    v1, v2 = _values(meta, k1), _values(meta, k2)
     patterns = meta["patterns"]
-    fig, axes = plt.subplots(1, len(patterns), figsize=(4.0 * len(patterns), 3.3), squeeze=False)
-    im = None
+    fig, axes = plt.subplots(1, len(patterns), figsize=(3.6 * len(patterns) + 1.2, 3.6), squeeze=False,
+                             layout="constrained")
+    grids = []
     for j, p in enumerate(patterns):
-        ax = axes[0][j]
         grid = np.full((len(v1), len(v2)), np.nan)
         part = g[g["pattern"] == p]
         for (a_val, c_val), d in part.groupby([k1, k2]):
@@ -251,22 +477,29 @@ def _gap_map(summary, meta, keys):
                 continue
             od = float(d["ondemand_cost_usd_mean"].mean())
             grid[a, c] = 100.0 * (d["cost_usd_mean"].max() - d["cost_usd_mean"].min()) / od
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="magma_r")
-        _label_grid(ax, grid, v1, v2, "{:.2g}", "tab:blue")
-        ax.set_xlabel(k2)
+        grids.append(grid)
+    finite = np.concatenate([x[np.isfinite(x)] for x in grids])
+    norm = Normalize(0.0, max(float(finite.max()), 1e-9)) if finite.size else Normalize(0, 1)
+    im = None
+    for j, (p, grid) in enumerate(zip(patterns, grids)):
+        ax = axes[0][j]
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="magma_r", norm=norm)
+        _label_grid(ax, grid, v1, v2, "{:.2g}", lambda v: "w" if norm(v) > 0.6 else "k")
+        ax.set_xlabel(k2, fontsize=8)
         ax.set_title(p, fontsize=9)
-    axes[0][0].set_ylabel(k1)
-    if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.85, label="worst - best strategy cost (% of on-demand)")
-    fig.suptitle(f"{meta.get('scenario', '')}: where the strategy matters, at {rate:.3g} preemptions/h", fontsize=10)
+    axes[0][0].set_ylabel(k1, fontsize=8)
+    fig.colorbar(im, ax=axes, shrink=0.85, label="worst - best strategy\ncost (% of on-demand)")
+    fig.suptitle(f"{meta.get('scenario', '')}: where the strategy matters, at {rate:.3g} preemptions/h",
+                 fontsize=9)
     return fig
 
 
-def _label_grid(ax, grid, v1, v2, fmt: str, color: str) -> None:
-    """Write each finite value of a heat map into its cell and label the axes' ticks."""
+def _label_grid(ax, grid, v1, v2, fmt: str, color) -> None:
+    """Write each finite value of a heat map into its cell (color: a function of the value) and label the ticks."""
     for a in range(len(v1)):
         for c in range(len(v2)):
             if np.isfinite(grid[a, c]):
-                ax.text(c, a, fmt.format(grid[a, c]), ha="center", va="center", color=color, fontsize=7)
+                ax.text(c, a, fmt.format(grid[a, c]), ha="center", va="center", color=color(grid[a, c]),
+                        fontsize=7)
     ax.set_xticks(range(len(v2)), [str(v) for v in v2], fontsize=7)
     ax.set_yticks(range(len(v1)), [str(v) for v in v1], fontsize=7)

@@ -131,5 +131,10 @@ def plot(out):
         if not (p / name).is_file():
             raise click.ClickException(f"OUT: {p / name} not found; is {out} the --out folder of a sweep?")
     from .plots import plot_sweep
-    figs = plot_sweep(p)
+    try:
+        figs = plot_sweep(p)
+    except SpotsimError as exc:
+        _fail(exc)
+    except OSError as exc:
+        raise click.ClickException(f"OUT: cannot write the figures into {out} ({exc.strerror or exc})") from None
     click.echo(f"{len(figs)} figure files written to {out}")
