@@ -24,10 +24,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spotsim.billing import lifetime_billed_s
 from spotsim.config import Billing
-from spotsim.costs import billed_seconds
 from spotsim.errors import SpotsimError
 from spotsim.events import LoggedEvent, iter_events
+
+from .lost_work import lost_epochs_by_lifetime
 
 IDENTITY_KEYS = ("model", "dataset", "max_samples", "batch_size", "device")
 """run_start fields (real mode) that say which job a run trained."""
@@ -276,21 +278,15 @@ class Measured:
         return self.makespan_s - self.replayed_s
 
 
-def billed_lifetime(duration_s: float, preempted: bool, billing: Billing) -> float:
-    """Billed seconds of one lifetime, by the simulator's rule (model.Job._bill)."""
-    if preempted and duration_s < billing.free_if_preempted_within_s:
-        return 0.0
-    return billed_seconds(duration_s, billing.minimum_s, billing.increment_s)
-
-
 def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | None = None) -> Measured:
     """What `run` measured, with a notice window of `window_s` seconds.
 
-    Lost work is counted per preemption: the position at the notice (after the
-    step in flight) minus the position the job next resumed from, in epochs;
-    simulated logs give the seconds lost directly (process_exit.lost_s), which
-    are turned into epochs with `epoch_len_s` (default: the log's mean whole
-    epoch, training plus validation).
+    Lost work is counted per preemption by `lost_work` (the position at the
+    notice minus the position the job next resumed from, in epochs), in seconds
+    at `epoch_len_s` per epoch (default: the log's mean whole epoch, training plus
+    validation); simulated logs give the seconds lost directly
+    (process_exit.lost_s), which are turned into epochs the same way. Billing is
+    the simulator's rule, `spotsim.billing.lifetime_billed_s`.
     """
     if run.end is None:
         raise CalibrationError(f"{run.path}:{run.line}: the run has no run_end (cut off): it cannot be measured")
@@ -300,6 +296,8 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
     uptimes, waits = [], []
     stretch = billed = vm = replayed = 0.0
     lost_epochs = lost_s = 0.0
+    lost_by_lifetime = lost_epochs_by_lifetime({lt.index: lt.received for lt in lts if lt.preempted and lt.received},
+                                               {lt.index: lt.resume for lt in lts if lt.resume is not None})
     for i, lt in enumerate(lts):
         if lt.preempted:
             up = float(lt.sent["t"]) - lt.start
@@ -308,15 +306,15 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
             gap = (nxt - float(lt.sent["t"])) if nxt is not None else window_s
             waits.append(max(0.0, gap - window_s))
             stretch += max(0.0, window_s - gap)
-            billed += billed_lifetime(up + window_s, True, billing)
+            billed += lifetime_billed_s(up + window_s, billing, preempted=True)
             vm += up + window_s
             replayed += up + window_s + waits[-1]
-            le, ls = _lost(run, i, epoch_len)
+            le, ls = _lost(lt, lost_by_lifetime, epoch_len)
             lost_epochs += le
             lost_s += ls
         else:
             stop = float(lt.exit["t"]) if lt.exit is not None else end_t
-            billed += billed_lifetime(stop - lt.start, False, billing)
+            billed += lifetime_billed_s(stop - lt.start, billing, preempted=False)
             vm += stop - lt.start
     ck = [c for lt in lts for c in lt.checkpoints]
     done = max([int(e["epoch"]) for e in run.epoch_records()] + [int(run.end.get("epochs_done", 0))])
@@ -331,19 +329,13 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
         uptimes_s=tuple(uptimes), waits_s=tuple(waits), replayed_s=replayed)
 
 
-def _lost(run: Run, i: int, epoch_len: float) -> tuple[float, float]:
-    """(epochs, seconds) of work lost at the preemption of lifetime i."""
-    lt = run.lifetimes[i]
+def _lost(lt: Lifetime, lost_by_lifetime: dict[int, float], epoch_len: float) -> tuple[float, float]:
+    """(epochs, seconds) of work lost at the preemption of lifetime `lt`: the simulator's own
+    count where its log gives one, else what `lost_work` reads from the notices and resumes."""
     if lt.exit is not None and "lost_s" in lt.exit:
         s = float(lt.exit["lost_s"])
         return (s / epoch_len if epoch_len > 0 else 0.0), s
-    pos = (lt.received or {}).get("position")
-    if pos is None:
-        return 0.0, 0.0
-    resumed = next((later.resume for later in run.lifetimes[i + 1:] if later.resume is not None), None)
-    if resumed is None:
-        return 0.0, 0.0
-    e = max(0.0, float(pos) - float(resumed["from_epoch"]))
+    e = lost_by_lifetime.get(lt.index, 0.0)
     return e, e * epoch_len
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from calibrate.lost_work import lost_epochs_by_lifetime
 from spotsim.events import read_events
 
 
@@ -44,6 +45,7 @@ def summarize(run_dir: str | Path) -> dict:
     epoch_med = statistics.median(whole) if whole else None
     latency, lost_epochs = [], []
     resume_by_lifetime = {e["lifetime"]: e for e in resumes}
+    lost_at = lost_epochs_by_lifetime({r["lifetime"]: r for r in received}, resume_by_lifetime)
     sent_by_lifetime = {e["lifetime"]: e for e in sent}
     for r in received:
         lt = r["lifetime"]
@@ -54,11 +56,9 @@ def summarize(run_dir: str | Path) -> dict:
             latency.append(max(done) - s["wall"] if done else 0.0)
         elif lt in emergency:
             latency.append(emergency[lt]["wall"] - s["wall"])
-        if r.get("phase") in ("startup", "restore") or r.get("position") is None:
-            continue  # nothing was trained in that lifetime, so nothing was lost
-        nxt = next((resume_by_lifetime[n] for n in sorted(resume_by_lifetime) if n > lt), None)
-        if nxt is not None:
-            lost_epochs.append(max(0.0, r["position"] - nxt["from_epoch"]))
+        lost = lost_at.get(lt)  # counted by calibrate.lost_work, as calibration counts it
+        if lost is not None:
+            lost_epochs.append(lost)
     return {
         "run": str(run_dir),
         "strategy": start.get("strategy"), "pattern": start.get("pattern"), "rate_per_h": start.get("rate_per_h"),
