@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -60,13 +61,20 @@ def calibrate(events, output, base):
         click.echo(f"  note: {note}")
 
 
+def _percent(ctx, param, value: float) -> float:
+    """A finite percentage >= 0 (nan would never fail, inf never could)."""
+    if not (math.isfinite(value) and value >= 0):
+        raise click.ClickException(f"--max-error {value}: give a finite percentage >= 0, e.g. --max-error 5")
+    return value
+
+
 @click.command()
 @click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False),
               help="the calibrated scenario (spotsim calibrate)")
 @click.argument("events", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out_dir", default="validation", show_default=True, type=click.Path(file_okay=False),
               help="folder for validation.csv and validation.png")
-@click.option("--max-error", default=5.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--max-error", default=5.0, show_default=True, type=float, callback=_percent,
               help="fail (exit 1) when the median absolute makespan error exceeds this many percent")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the replays")
 @click.option("--replay-startup/--no-replay-startup", default=True, show_default=True,

@@ -82,24 +82,31 @@ def _round(v):
     return round(v, 3) if isinstance(v, float) else v
 
 
-def check_job(scenario: Scenario, identity: dict | None, run: Run) -> None:
-    """Refuse a run of another job than the scenario's, with the reason."""
+def other_job(scenario: Scenario, identity: dict | None, run: Run) -> str | None:
+    """Why `run` trained another job than the scenario's (None: the same job, as far as the log says)."""
     if identity:
         theirs = run.identity
         diff = [f"{k} {theirs[k]!r} (scenario: {identity[k]!r})" for k in identity
                 if k in theirs and theirs[k] != identity[k]]
         if diff:
-            raise CalibrationError(f"{run.path}: this run trained another job than the scenario was calibrated "
-                                   f"for: {', '.join(diff)}; calibrate a scenario from logs of this job")
+            return (f"it trained another job than the scenario was calibrated for: {', '.join(diff)}; "
+                    f"calibrate a scenario from logs of this job")
     whole = run.whole_epochs()
     if whole:
         measured = statistics.fmean(e["train_s"] for e in whole)
         ratio = measured / scenario.job.epoch_s
         if not (1 / EPOCH_RATIO_LIMIT <= ratio <= EPOCH_RATIO_LIMIT):
-            raise CalibrationError(
-                f"{run.path}: its epochs take {measured:.3g} s to train but the scenario {scenario.name!r} says "
-                f"job.epoch_s {scenario.job.epoch_s:g} s ({ratio:.2g}x): the scenario describes another job; "
-                f"run `spotsim calibrate` on these logs first")
+            return (f"its epochs take {measured:.3g} s to train but the scenario {scenario.name!r} says "
+                    f"job.epoch_s {scenario.job.epoch_s:g} s ({ratio:.2g}x): the scenario describes another job; "
+                    f"run `spotsim calibrate` on these logs first")
+    return None
+
+
+def check_job(scenario: Scenario, identity: dict | None, run: Run) -> None:
+    """Refuse a run of another job than the scenario's, with the reason."""
+    why = other_job(scenario, identity, run)
+    if why:
+        raise CalibrationError(f"{run.path}: {why}")
 
 
 def run_scenario(scenario: Scenario, run: Run, replay_speed: bool = False) -> Scenario:
@@ -219,11 +226,14 @@ def _median(values) -> float:
 
 def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, seed=0,
              replay_startup: bool = True, replay_speed: bool = False) -> Report:
-    """Compare every completed run; runs that did not complete are skipped, with the reason."""
+    """Compare every completed run of the scenario's job; the others (another job, unfinished,
+    asynchronous saves) are skipped with the reason, and none left to compare is an error."""
     comparisons, skipped = [], []
     for run in runs:
-        check_job(scenario, identity, run)
-    for run in runs:
+        why = other_job(scenario, identity, run)
+        if why:
+            skipped.append(f"{run.label}: {why}")
+            continue
         if not run.completed:
             why = "no run_end (cut off)" if run.end is None else "it did not finish all its epochs"
             skipped.append(f"{run.label}: {why}")

@@ -112,6 +112,49 @@ def test_unfinished_runs_are_skipped_and_none_left_is_an_error(tmp_path):
     assert r.exit_code == 1 and "no completed run to validate" in r.output
 
 
+def test_runs_of_another_job_are_skipped_with_the_reason(steady, tmp_path):
+    """A glob that also holds runs of another job (epochs 6x shorter; another model) validates the
+    scenario's runs and skips the others, each with its reason; exit 0."""
+    tmp, logs, out = steady
+    fast = simulated_logs(tmp_path, seeds=(1,), sets=("job.epoch_s=5",), name="fast")
+    r = invoke("validate", "--scenario", out, *logs, *fast, "--out", tmp_path / "v", "--max-error", "0.1")
+    assert r.exit_code == 0, r.output
+    skipped = [line for line in r.output.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith("skipped fast-1: its epochs take")
+    assert "another job" in skipped[0]
+    rows = list(csv.DictReader(open(tmp_path / "v" / "validation.csv")))
+    assert sorted(row["run"] for row in rows) == sorted(p.stem for p in logs)
+
+
+def test_a_run_of_another_model_in_the_glob_is_skipped(tmp_path):
+    """A run of another model among runs of the calibrated one is skipped, naming both models."""
+    log = simulated_logs(tmp_path, seeds=(1,))[0]
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    for model in ("resnet18", "resnet50"):
+        lines[0].update(model=model, dataset="synthetic")
+        (tmp_path / f"{model}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cal = tmp_path / "r18.yaml"
+    assert invoke("calibrate", tmp_path / "resnet18.jsonl", "-o", cal).exit_code == 0
+    r = invoke("validate", "--scenario", cal, tmp_path / "resnet18.jsonl", tmp_path / "resnet50.jsonl",
+               "--out", tmp_path / "v", "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output.splitlines()[0])
+    assert summary["runs"] == 1 and len(summary["skipped"]) == 1
+    assert summary["skipped"][0].startswith("resnet50: it trained another job")
+    assert "'resnet50'" in summary["skipped"][0] and "'resnet18'" in summary["skipped"][0]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN"])
+def test_max_error_must_be_a_finite_non_negative_percentage(steady, tmp_path, value):
+    """--max-error nan (never fails), inf or a negative number: refused in one line naming the flag."""
+    tmp, logs, out = steady
+    r = invoke("validate", "--scenario", out, *logs[:1], "--out", tmp_path / "v", "--max-error", value)
+    assert r.exit_code != 0
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "--max-error" in lines[0], r.output
+    assert not (tmp_path / "v").exists()
+
+
 def _campaign_logs(name: str) -> list[Path]:
     return sorted(ROOT.glob(CAMPAIGNS[name]))
 
