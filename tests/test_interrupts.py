@@ -77,9 +77,10 @@ def tiny():
 def test_tiny_trace_replay_from_start():
     """Replaying from offset 0: the trace's three 1->0 transitions, uptimes and 0-runs as waits."""
     events = list(itertools.islice(tiny().replay(0.0), 3))
-    # data: 0,1x5,0x2,1x3,0,1x8,0x3,1x3 at 60 s ticks; starts in a 0 tick: skip it.
-    assert [(up, wait) for _, up, wait in events] == [(300.0, 120.0), (180.0, 60.0), (480.0, 180.0)]
-    assert [t for t, _, _ in events] == [360.0, 660.0, 1200.0]
+    # data: 0,1x5,0x2,1x3,0,1x8,0x3,1x3 at 60 s ticks; starts in a 0 tick: waits for capacity.
+    assert [(e.uptime_s, e.wait_s) for e in events] == [(300.0, 120.0), (180.0, 60.0), (480.0, 180.0)]
+    assert [e.notice_at for e in events] == [360.0, 660.0, 1200.0]
+    assert [e.wait_before_s for e in events] == [60.0, 0.0, 0.0]
 
 
 def test_trace_mean_interval_is_available_time_per_preemption():
@@ -107,11 +108,11 @@ def test_event_csv_trace_counts_drops():
     p = TraceReplay.from_file(DATA / "tiny_events.csv")
     assert p.drops() == 3
     events = list(itertools.islice(p.replay(0.0), 3))
-    assert [t for t, _, _ in events] == [600.0, 1200.0, 2400.0]
-    assert [w for _, _, w in events] == [0.0, 0.0, 0.0]  # a node is always left to restart on
+    assert [e.notice_at for e in events] == [600.0, 1200.0, 2400.0]
+    assert [e.wait_s for e in events] == [0.0, 0.0, 0.0]  # a node is always left to restart on
     gang = TraceReplay.from_file(DATA / "tiny_events.csv", min_nodes=2)
     first = next(gang.replay(0.0))
-    assert first == (600.0, 600.0, 300.0)  # 1 node from 600 s to 900 s: below the 2 needed
+    assert (first.notice_at, first.uptime_s, first.wait_s) == (600.0, 600.0, 300.0)  # 1 node from 600 s to 900 s
 
 
 def test_scaled_trace_has_the_configured_rate():
@@ -137,8 +138,8 @@ def test_replaying_real_trace_reproduces_its_preemptions(relative):
     p = TraceReplay.from_file(path)
     end = len(values) * gap
     count = 0
-    for notice_at, _, _ in p.replay(0.0):
-        if notice_at >= end:
+    for life in p.replay(0.0):
+        if life.notice_at >= end:
             break
         count += 1
     assert count == transitions == p.drops()

@@ -147,14 +147,14 @@ class TraceReplay(InterruptPattern):
         j = bisect_right(g, local) - 1
         if j < 0:  # before this cycle's first grant: in the previous cycle's last lifetime or outage
             c, j, local = c - 1, len(g) - 1, local + period
-        if local < k[j]:
+        if local < k[j] - 1e-9 * (period + abs(pos)):  # not a sliver left by rounding just before a drop
             return c, j, True
         return (c + 1, 0, False) if j == len(g) - 1 else (c, j + 1, False)
 
     def replay(self, offset_s: float = 0.0) -> Iterator[Lifetime]:
         """The lifetimes met by a job submitted `offset_s` seconds into the trace, endlessly."""
         period = self.series.end_s
-        pos = offset_s % period
+        pos = float(offset_s) % period
         if not self._cycle.kills:  # a constant count, with capacity: never preempted
             while True:
                 yield Lifetime(0.0, math.inf, math.inf, math.inf, 0.0, 0.0)
@@ -164,20 +164,21 @@ class TraceReplay(InterruptPattern):
         before = grant - pos
         while True:
             kill = c * period + k[j]
+            notice = max(kill - self.notice_s, grant)
             off = max(kill, grant + self.notice_s)  # the window ends at the drop, or later if it is longer
             c, j = (c + 1, 0) if j == n - 1 else (c, j + 1)
             next_grant = c * period + g[j]
             if off > next_grant:  # the window outlasts the outage: capacity is taken where the VM is off
                 c, j, inside = self._locate(off)
                 next_grant = off if inside else c * period + g[j]
-            yield Lifetime(grant - pos, off - self.notice_s - pos, off - pos,
+            yield Lifetime(grant - pos, notice - pos, off - pos,
                            max(kill - grant - self.notice_s, 0.0) / self.scale, next_grant - off, before)
             grant, before = next_grant, 0.0
 
     def start_offset(self, rng) -> float:
         """Seconds into the trace at which a replication's job is submitted."""
         if self.start_s is not None:
-            return self.start_s
+            return float(self.start_s)
         return float(rng.uniform(0.0, self.series.end_s))
 
     def preemptions(self, rng) -> Iterator[Preemption]:
