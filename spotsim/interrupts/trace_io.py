@@ -5,6 +5,8 @@ Two formats (see ../shared/traces/README.md):
   number of instances available in [i g, (i+1) g). Some tools store 1-node files
   inverted (1 = preempted); convention="preempted" reads those.
 - event CSV: `milliseconds,add|remove,nodeN` rows (the Parcae p3 cluster trace).
+A fall in the count is the moment instances were gone (the kill); see trace.py
+and docs/traces.md for how a replay places the notice before it.
 """
 from __future__ import annotations
 
