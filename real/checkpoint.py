@@ -7,7 +7,11 @@ fsynced and renamed, then the directory is fsynced; the manifest goes last and
 is the completion marker (as torchtitan's). Resume takes the newest checkpoint
 whose manifest exists and whose file has the manifest's size and checksum;
 others are skipped with a warning. The last `keep` (>= 2) are kept, since the
-newest may be the one being written when the machine dies.
+newest may be the one being written when the machine dies. A `.pt` whose
+manifest was never written (the process died between the two renames) is
+removed by the next trainer's clean-up and by every prune: it can never become
+valid, and at 100+ MB each such files would fill the disk. One writer at a time
+per directory (the supervisor's lock) makes that safe.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import json
 import logging
 import os
 import re
+import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,8 +50,8 @@ class Written:
     bytes: int
     seconds: float
     """Serialise + write + fsync + rename, as measured by the writer."""
-    wall_done: float
-    """Unix time at which the checkpoint became durable."""
+    done_at: float
+    """`time.monotonic()` reading at which the checkpoint became durable."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,36 @@ class CheckpointStore:
         self._writes = 0
 
     # -- writing -----------------------------------------------------------------
-    def remove_temporaries(self) -> list[str]:
-        """Delete leftovers of writes that never finished (a killed process)."""
+    def remove_unfinished(self) -> list[tuple[str, str]]:
+        """Delete leftovers of writes that never finished (a killed process): temporary
+        files, and checkpoint files without a manifest. Returns (name, why) for each."""
         gone = []
-        for p in self.dir.glob(".*.tmp"):
+        for p in sorted(self.dir.glob(".*.tmp")):
             p.unlink(missing_ok=True)
-            gone.append(p.name)
+            gone.append((p.name, "left by a write that never finished"))
+        for s in self._orphans(newer_than=-1):
+            name = f"ckpt-{s:06d}.pt"
+            (self.dir / name).unlink(missing_ok=True)
+            gone.append((name, "its manifest was never written (the write was cut between the two renames)"))
         return gone
+
+    def _orphans(self, newer_than: int = -1) -> list[int]:
+        """Sequence numbers above `newer_than` whose `.pt` exists without its manifest."""
+        return [s for s in self._seqs() if s > newer_than and (self.dir / f"ckpt-{s:06d}.pt").exists()
+                and not (self.dir / f"ckpt-{s:06d}.json").exists()]
+
+    def newest_position(self) -> tuple[float, bool] | None:
+        """(position in epochs, validation done) of the newest manifest, or None: how far a
+        restart would resume, read from manifests only (no checksum: cheap, for progress checks)."""
+        best = None
+        for s in self._seqs():
+            try:
+                m = json.loads((self.dir / f"ckpt-{s:06d}.json").read_text())
+                key = (float(m["position"]), not m.get("eval_pending", False))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            best = key if best is None else max(best, key)
+        return best
 
     def _seqs(self) -> list[int]:
         seqs = set()
@@ -102,6 +130,8 @@ class CheckpointStore:
         chunks = max(1, -(-len(data) // _CHUNK))
         try:
             with open(tmp, "wb") as fh:
+                if final.suffix == ".pt":
+                    log.info("writing %s", final.name)
                 view = memoryview(data)
                 for i in range(0, len(data), _CHUNK):
                     if fail_at is not None and i + _CHUNK > fail_at:
@@ -136,6 +166,8 @@ class CheckpointStore:
             data = buf.getbuffer()
             digest = hashlib.sha256(data).hexdigest()
             self._write_file(pt, data, faults.get("slow_write_s"))
+            if faults.get("sigkill_before_manifest") == self._writes:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die between the two renames
             manifest = {"schema": CHECKPOINT_SCHEMA, "file": pt.name, "bytes": len(data), "sha256": digest,
                         "wall": time.time(), **meta}
             self._write_file(pt.with_suffix(".json"), json.dumps(manifest, indent=1).encode())
@@ -147,14 +179,19 @@ class CheckpointStore:
                                        f" (errno {errno.errorcode.get(exc.errno, exc.errno)}); "
                                        f"previous checkpoints are kept") from exc
         seconds = time.perf_counter() - t0
+        done_at = time.monotonic()
         self._prune()
-        return Written(str(pt), len(data), seconds, time.time())
+        return Written(str(pt), len(data), seconds, done_at)
 
     def _prune(self) -> None:
         valid = [s for s in self._seqs() if (self.dir / f"ckpt-{s:06d}.json").exists()]
         for s in valid[:-self.keep]:
             for suffix in (".json", ".pt"):  # manifest first: a half-pruned one is simply invalid
                 (self.dir / f"ckpt-{s:06d}{suffix}").unlink(missing_ok=True)
+        for s in self._orphans():
+            if valid and s < valid[-1]:  # older than the newest complete one: never to be finished
+                log.warning("removing ckpt-%06d.pt: its manifest was never written", s)
+                (self.dir / f"ckpt-{s:06d}.pt").unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------
     def verify(self, seq: int) -> tuple[dict | None, bytes | None, str]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import re
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from click.core import ParameterSource
+
 from spotsim.config import Checkpoint, Interrupts
 from spotsim.errors import SpotsimError
 from spotsim.interrupts import PATTERNS, build_pattern
@@ -19,6 +20,13 @@ from spotsim.strategies import STRATEGIES
 
 from . import data
 from .runconfig import RunConfig
+
+MAX_RATE_PER_H = 3600.0
+"""A mean uptime under a second: no trainer gets through start-up (Python, torch, data,
+model) that fast, so a run at a higher rate would restart forever."""
+RATE_PATTERNS = ("regular", "poisson", "bursty", "weibull")
+RESUME_FREE = ("out", "resume", "quiet")
+"""Options a `--resume` may give freely; every other one comes from the stopped run."""
 
 _RATE = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(?:/\s*(h|hr|hour|min|m|s))?\s*$")
 _PER = {None: 1.0, "h": 1.0, "hr": 1.0, "hour": 1.0, "min": 60.0, "m": 60.0, "s": 3600.0}
@@ -34,13 +42,17 @@ def parse_rate(text: str) -> float:
     if rate < 0 or not math.isfinite(rate):
         raise click.BadParameter(f"{text!r}: a preemption rate cannot be negative; use 0 for none",
                                  param_hint="--rate")
+    if rate > MAX_RATE_PER_H:
+        raise click.BadParameter(f"{text!r} is {rate:.4g} preemptions per hour, a mean uptime of "
+                                 f"{3600.0 / rate:.2g} s: no trainer gets through start-up that fast, so the "
+                                 f"run would never end; use at most {MAX_RATE_PER_H:g}/h", param_hint="--rate")
     return rate
 
 
 def _check_out(out: Path) -> None:
     if (out / "events.jsonl").exists():
-        raise click.BadParameter(f"{out} already holds a run (events.jsonl); choose a new directory",
-                                 param_hint="--out")
+        raise click.BadParameter(f"{out} already holds a run (events.jsonl); add --resume to continue it, "
+                                 f"or choose a new directory", param_hint="--out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".probe-{uuid.uuid4().hex}"
@@ -70,8 +82,10 @@ def main():
 @click.option("--max-interval-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True)
 @click.option("--keep", type=click.IntRange(min=2), default=3, show_default=True, help="checkpoints kept (>= 2)")
 @click.option("--async-checkpoint", is_flag=True, help="copy to CPU memory, write in a background thread")
-@click.option("--interrupts", "pattern", type=click.Choice(sorted(PATTERNS)), default="poisson", show_default=True)
-@click.option("--rate", default="0/h", show_default=True, help="mean preemptions per hour of uptime, e.g. 6/h")
+@click.option("--interrupts", "pattern", type=click.Choice(sorted(PATTERNS)), default="none", show_default=True,
+              help="when the supervisor preempts the trainer; none: never (a baseline run)")
+@click.option("--rate", help="mean preemptions per hour of uptime, e.g. 6/h; needed by "
+                             + ", ".join(RATE_PATTERNS) + f" (at most {MAX_RATE_PER_H:g}/h)")
 @click.option("--trace", type=click.Path(dir_okay=False), help="trace file for --interrupts trace")
 @click.option("--burst-ratio", type=click.FloatRange(min=1), default=10.0, show_default=True)
 @click.option("--burst-fraction", type=click.FloatRange(min=0, max=0.999, min_open=True), default=0.1,
@@ -82,7 +96,7 @@ def main():
               help="seconds from SIGTERM to SIGKILL (GCP: 30)")
 @click.option("--restart-delay", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="seconds between a trainer's end and the next one's start")
-@click.option("--epochs", type=click.IntRange(min=1), required=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="epochs to train (required, except with --resume)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="run directory")
 @click.option("--dataset", type=click.Choice(["cifar100", "synthetic"]), default="cifar100", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default="data", show_default=True)
@@ -96,15 +110,91 @@ def main():
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per trainer")
 @click.option("--deterministic", is_flag=True, help="deterministic kernels (bit-exact resume on CPU)")
 @click.option("--max-lifetimes", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--quiet", is_flag=True, help="print only the summary")
-def run(strategy, every_epochs, every_s, emergency, write_s, prior_mtbf_s, ema_alpha, min_interval_s,
-        max_interval_s, keep, async_checkpoint, pattern, rate, trace, burst_ratio, burst_fraction, burst_mean_s,
-        weibull_shape, grace, restart_delay, epochs, out, dataset, data_root, download, max_samples, device,
-        model, batch_size, lr, seed, threads, deterministic, max_lifetimes, quiet):
-    """Train with real preemptions: SIGTERM at times drawn from --interrupts, SIGKILL after --grace."""
+@click.option("--crash-loop", type=click.IntRange(min=1), default=3, show_default=True,
+              help="stop after this many lifetimes in a row that die without notice and save nothing new")
+@click.option("--resume", is_flag=True, help="continue the stopped run in --out, with the options it was started with")
+@click.option("--quiet", is_flag=True, help="no progress on the console: print only the summary")
+def run(**opts):
+    """Train with real preemptions: SIGTERM at times drawn from --interrupts (at --rate), SIGKILL
+    after --grace. Without --interrupts nothing preempts the trainer (a baseline run); a trainer
+    killed without notice is restarted from its newest durable checkpoint either way."""
+    ctx = click.get_current_context()
+    history = saved = None
+    opts = _absolute_paths(opts)
+    if opts["resume"]:
+        opts, history, saved = _resumed(ctx, opts)
+    _start(opts, history, saved)
+
+
+def _resumed(ctx, given: dict):
+    """The stopped run's options (given ones must agree), its history and its run.json."""
+    from spotsim.errors import EventLogError
+
+    from .history import read_history
+
+    out = given["out"]
+    if not (out / "events.jsonl").is_file() or not (out / "run.json").is_file():
+        raise click.BadParameter(f"nothing to resume in {out} (no events.jsonl and run.json); "
+                                 f"start a run there without --resume", param_hint="--out")
+    try:
+        saved = RunConfig.load(out / "run.json")
+    except (OSError, ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{out / 'run.json'} is unreadable ({exc}); the run cannot be resumed",
+                                 param_hint="--out") from None
+    if not saved.options:
+        raise click.BadParameter(f"{out} was started by a version of `real run` that did not record its "
+                                 f"options; it cannot be resumed", param_hint="--out")
+    for name, value in given.items():
+        if name in RESUME_FREE or ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
+            continue
+        if _plain(value) != saved.options.get(name):
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"--resume continues the run as it was started: {flag} was "
+                                   f"{saved.options.get(name)}, not {value}; leave {flag} out")
+    try:
+        history = read_history(out / "events.jsonl")
+    except EventLogError as exc:
+        raise click.ClickException(f"cannot resume: {exc}") from None
+    if history.completed:
+        raise click.UsageError(f"{out} holds a completed run ({history.epochs_done} epochs): nothing to resume")
+    return {**saved.options, **{k: given[k] for k in RESUME_FREE}}, history, saved
+
+
+def _absolute_paths(opts: dict) -> dict:
+    """Paths the run reads, made absolute, so a `--resume` from elsewhere finds them."""
+    return {**opts, **{k: str(Path(opts[k]).resolve()) for k in ("data_root", "trace") if opts.get(k)}}
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+def _start(opts: dict, history, saved: RunConfig | None) -> None:
+    """Check the options, then run the supervisor (a new run, or `history`'s continuation)."""
     from .supervisor import RunFailed, Supervisor
 
-    rate_per_h = parse_rate(rate)
+    (strategy, every_epochs, every_s, emergency, write_s, prior_mtbf_s, ema_alpha, min_interval_s, max_interval_s,
+     keep, async_checkpoint, pattern, rate, trace, burst_ratio, burst_fraction, burst_mean_s, weibull_shape, grace,
+     restart_delay, epochs, out, dataset, data_root, download, max_samples, device, model, batch_size, lr, seed,
+     threads, deterministic, max_lifetimes, crash_loop, quiet) = (opts[k] for k in (
+        "strategy", "every_epochs", "every_s", "emergency", "write_s", "prior_mtbf_s", "ema_alpha",
+        "min_interval_s", "max_interval_s", "keep", "async_checkpoint", "pattern", "rate", "trace", "burst_ratio",
+        "burst_fraction", "burst_mean_s", "weibull_shape", "grace", "restart_delay", "epochs", "out", "dataset",
+        "data_root", "download", "max_samples", "device", "model", "batch_size", "lr", "seed", "threads",
+        "deterministic", "max_lifetimes", "crash_loop", "quiet"))
+    out = Path(out)
+    if epochs is None:
+        raise click.UsageError("Missing option '--epochs' (how many epochs to train)")
+    if rate is not None and pattern == "none":
+        raise click.UsageError("--rate needs a pattern that preempts: add --interrupts "
+                               + " or ".join(RATE_PATTERNS) + " (without --interrupts nothing is preempted)")
+    if rate is None and pattern in RATE_PATTERNS:
+        raise click.UsageError(f"--interrupts {pattern} needs --rate: mean preemptions per hour of uptime, e.g. 6/h")
+    rate_per_h = parse_rate(rate) if rate is not None else 0.0
+    if min_interval_s > max_interval_s:
+        raise click.BadParameter(f"{min_interval_s:g} is above --max-interval-s {max_interval_s:g}: the adaptive "
+                                 f"interval lies between the two, so the minimum cannot exceed the maximum",
+                                 param_hint="--min-interval-s")
     if strategy == "fixed" and every_epochs and every_s:
         raise click.UsageError("give --every-epochs or --every-s, not both")
     if every_s is not None:
@@ -135,29 +225,33 @@ def run(strategy, every_epochs, every_s, emergency, write_s, prior_mtbf_s, ema_a
         except Exception as exc:  # no network, disk full, ...
             raise click.ClickException(f"could not download CIFAR-100 into {data_root}: {exc}. "
                                        f"Use --dataset synthetic to run without it.") from None
-    _check_out(out)
+    if history is None:
+        _check_out(out)
     cfg = RunConfig(out=str(out.resolve()), epochs=epochs, model=model, dataset=dataset,
                     data_root=str(Path(data_root).resolve()), max_samples=max_samples, device=device,
                     batch_size=batch_size, lr=lr, seed=seed, threads=threads, deterministic=deterministic,
-                    checkpoint=ckpt, keep=keep, async_checkpoint=async_checkpoint, rate_per_h=rate_per_h)
+                    checkpoint=ckpt, keep=keep, async_checkpoint=async_checkpoint, rate_per_h=rate_per_h,
+                    options={k: _plain(v) for k, v in opts.items() if k not in RESUME_FREE})
+    if saved is not None:
+        cfg.run_start_wall = saved.run_start_wall
     try:
         cfg.strategy()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s real.supervisor %(levelname)s %(message)s")
-    sup = Supervisor(cfg, pat, seed, grace, restart_delay, max_lifetimes,
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    sup = Supervisor(cfg, pat, seed, grace, restart_delay, max_lifetimes, crash_loop, say=say,
                      env={**os.environ, "PYTHONPATH": os.pathsep.join(
                          filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))})
     try:
-        outcome = sup.run()
+        outcome = sup.run(history)
     except RunFailed as exc:
         raise click.ClickException(str(exc)) from None
     from .summary import format_summary, summarize
 
     click.echo(format_summary(summarize(out)))
     if outcome.interrupted:
-        click.echo("interrupted: the run stopped before all epochs were done", err=True)
+        click.echo(f"interrupted: the run stopped before all epochs were done; "
+                   f"`real run --resume --out {out}` continues it", err=True)
         sys.exit(130)
 
 

@@ -33,7 +33,12 @@ class RunConfig:
     async_checkpoint: bool = False
     rate_per_h: float = 0.0
     run_start_wall: float = 0.0
-    """Unix time of the supervisor's run start: events' `t` counts from it."""
+    """Unix time of the run's start (logged; durations never use it)."""
+    clock_origin: float = 0.0
+    """The `time.monotonic()` reading at which run time (events' `t`) would be 0; a
+    `--resume` moves it so that `t` goes on from where the stopped run left off."""
+    options: dict = field(default_factory=dict)
+    """The `real run` options the run was started with, so `--resume` continues it as it was."""
 
     @property
     def emergency(self) -> bool:

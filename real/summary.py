@@ -26,7 +26,12 @@ def summarize(run_dir: str | Path) -> dict:
       nothing was new); preemptions whose work was lost are left out;
     - lost_epochs / lost_s per preemption that interrupted training: position at the notice
       minus where the next trainer that got going resumed, in epochs and in seconds of
-      training (x the median epoch time).
+      training (x the median epoch time);
+    - preemptions count the supervisor's notices; preemptions_without_notice the trainers
+      killed from outside (logged as `kill` with `notice: false`); kills the trainers
+      SIGKILLed at the end of their grace window;
+    - capacity_wait_s: time capacity stayed away (patterns that model it); restart_delay_s:
+      the supervisor's --restart-delay between lifetimes, which is not a capacity wait.
     """
     path = Path(run_dir)
     events = read_events(path / "events.jsonl" if path.is_dir() else path)
@@ -52,10 +57,10 @@ def summarize(run_dir: str | Path) -> dict:
         s = sent_by_lifetime.get(lt, r)  # measured from the supervisor's SIGTERM where there was one
         if r.get("action") == "already_durable":
             # durable when the signal came, or once the periodic save in progress finished
-            done = [e["wall"] for e in ckpts if e.get("lifetime") == lt and e["wall"] >= s["wall"]]
-            latency.append(max(done) - s["wall"] if done else 0.0)
+            done = [e["t"] for e in ckpts if e.get("lifetime") == lt and e["t"] >= s["t"]]
+            latency.append(max(done) - s["t"] if done else 0.0)
         elif lt in emergency:
-            latency.append(emergency[lt]["wall"] - s["wall"])
+            latency.append(emergency[lt]["t"] - s["t"])
         lost = lost_at.get(lt)  # counted by calibrate.lost_work, as calibration counts it
         if lost is not None:
             lost_epochs.append(lost)
@@ -69,7 +74,8 @@ def summarize(run_dir: str | Path) -> dict:
         "wall_s": end.get("makespan_s") if end else (events[-1]["t"] if events else None),
         "lifetimes": len(by("vm_start")),
         "preemptions": len(sent),
-        "kills": len(by("kill")),
+        "preemptions_without_notice": sum(1 for e in by("kill") if e.get("notice") is False),
+        "kills": sum(1 for e in by("kill") if e.get("notice") is not False),
         "final_val_acc": epochs[-1]["val_acc"] if epochs else None,
         "epoch_train_s": _stats(whole),
         "epoch_eval_s": _stats(e["eval_s"] for e in epochs),
@@ -84,8 +90,15 @@ def summarize(run_dir: str | Path) -> dict:
         "notice_to_durable_s": _stats(latency),
         "lost_epochs_per_preemption": _stats(lost_epochs),
         "lost_s_per_preemption": _stats(x * epoch_med for x in lost_epochs) if epoch_med else None,
-        "capacity_wait_s": sum(e["wait_s"] for e in by("capacity_back")),
+        "capacity_wait_s": sum(e["wait_s"] for e in by("capacity_back") if not _restart_delay(e)),
+        "restart_delay_s": (sum(e.get("restart_delay_s") or 0.0 for e in by("vm_start"))
+                            + sum(e["wait_s"] for e in by("capacity_back") if _restart_delay(e))),
     }
+
+
+def _restart_delay(capacity_back: dict) -> bool:
+    """Supervisors before the `reason` field logged their restart delay as a capacity_back."""
+    return capacity_back.get("source") == "real" and "reason" not in capacity_back
 
 
 def format_summary(s: dict) -> str:

@@ -1,10 +1,19 @@
 """The supervisor: plays the cloud. It grants trainer "VMs" one lifetime at a time,
 draws each lifetime's uptime from a spotsim interrupt pattern, sends SIGTERM when
-it is up, SIGKILLs after the grace window, waits the restart delay and starts the
-next trainer, until a trainer reports all epochs done."""
+it is up, SIGKILLs after the grace window, keeps capacity away as long as the
+pattern says, waits the restart delay and starts the next trainer, until a
+trainer reports all epochs done.
+
+A trainer that dies without the supervisor's notice (SIGKILL from outside, the
+OOM killer) is a preemption without notice: logged as a `kill` with
+`notice: false`, and the next trainer resumes from the newest durable
+checkpoint; only a crash loop (real/crashloop.py) stops the run. All durations
+are read from the monotonic clock (real/runlog.py).
+"""
 from __future__ import annotations
 
-import logging
+import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -12,16 +21,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from spotsim.interrupts import InterruptPattern
 
-from . import exitcodes
+from . import exitcodes, faults
+from .checkpoint import CheckpointStore
+from .crashloop import CrashLoop
+from .history import History
+from .progress import Follower, Progress
 from .runconfig import RunConfig
 from .runlog import RunLog
 
-log = logging.getLogger("real.supervisor")
+LOCK = ".supervisor.lock"
+"""Held (flock) by the supervisor and inherited by its trainers: one run per directory at a time."""
 
 
 class RunFailed(Exception):
@@ -34,128 +49,202 @@ class Outcome:
     lifetimes: int
     preemptions: int
     kills: int
-    wall_s: float
+    unnoticed: int
+    """Trainers killed without notice (from outside the supervisor)."""
+    run_s: float
+    """Run time at the end (a resumed run's leaves out the time it was stopped)."""
     interrupted: bool
+
+
+@dataclass(frozen=True)
+class LifetimeEnd:
+    code: int
+    preempted: bool
+    """The supervisor sent this lifetime's notice."""
+    killed: bool
+    """... and SIGKILLed the trainer at the end of the grace window."""
 
 
 class Supervisor:
     def __init__(self, cfg: RunConfig, pattern: InterruptPattern, seed: int, grace_s: float,
-                 restart_delay_s: float, max_lifetimes: int = 1000, poll_s: float = 0.05,
-                 env: dict | None = None):
+                 restart_delay_s: float, max_lifetimes: int = 1000, crash_loop: int = 3, poll_s: float = 0.05,
+                 env: dict | None = None, say: Callable[[str], None] | None = None):
+        """`say`: where console progress lines go (None: nowhere)."""
         self.cfg, self.pattern, self.seed = cfg, pattern, seed
         self.grace_s, self.restart_delay_s = grace_s, restart_delay_s
-        self.max_lifetimes, self.poll_s = max_lifetimes, poll_s
-        self.env = env
+        self.max_lifetimes, self.crash_loop, self.poll_s = max_lifetimes, crash_loop, poll_s
+        self.env, self.say = env, say
         self._stop = False
+        self._stopping_child = False
         self.child: subprocess.Popen | None = None
 
     def _on_interrupt(self, signum, frame) -> None:
         self._stop = True
 
-    def run(self) -> Outcome:
+    def run(self, history: History | None = None) -> Outcome:
+        """Run to the end; with `history` (read from the run's log), continue a stopped run."""
+        out = Path(self.cfg.out)
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(out)
+        try:
+            return self._run(history)
+        finally:
+            os.close(self._lock_fd)
+
+    def _run(self, history: History | None) -> Outcome:
         cfg = self.cfg
         out = Path(cfg.out)
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        cfg.run_start_wall = time.time()
+        now = time.monotonic()
+        if history is None:
+            cfg.run_start_wall = time.time()
+            cfg.clock_origin = now
+        else:
+            cfg.clock_origin = now - history.last_t  # run time goes on; the stopped time is left out
         run_json = cfg.save()
-        self.log = RunLog(cfg.events_path, cfg.run_start_wall)
-        self.log.emit("run_start", epochs=cfg.epochs, strategy=cfg.checkpoint.get("strategy"),
-                      pattern=self.pattern.name, rate_per_h=cfg.rate_per_h, seed=self.seed,
-                      grace_s=self.grace_s, restart_delay_s=self.restart_delay_s, model=cfg.model,
-                      dataset=cfg.dataset, max_samples=cfg.max_samples, batch_size=cfg.batch_size,
-                      emergency=cfg.emergency, async_checkpoint=cfg.async_checkpoint,
-                      checkpoint=cfg.checkpoint, device=cfg.device)
+        self.log = RunLog(cfg.events_path, cfg.clock_origin)
+        self.follower, self.progress = Follower(), Progress(cfg.epochs)
+        self.follower.new_lines(cfg.events_path, start_at_end=True)
+        h = history or History(0, 0, 0, 0, 0.0, 0, False)
+        if history is None:
+            self.log.emit("run_start", epochs=cfg.epochs, strategy=cfg.checkpoint.get("strategy"),
+                          pattern=self.pattern.name, rate_per_h=cfg.rate_per_h, seed=self.seed,
+                          grace_s=self.grace_s, restart_delay_s=self.restart_delay_s, model=cfg.model,
+                          dataset=cfg.dataset, max_samples=cfg.max_samples, batch_size=cfg.batch_size,
+                          emergency=cfg.emergency, async_checkpoint=cfg.async_checkpoint,
+                          checkpoint=cfg.checkpoint, device=cfg.device)
+        elif self.say:
+            self.say(f"resuming the run in {out}: {h.epochs_done} of {cfg.epochs} epochs done, "
+                     f"{h.lifetimes} lifetimes so far")
         old = {s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-        preemptions = kills = 0
-        lifetime = 0
+        lifetime, preemptions, kills, unnoticed = h.lifetimes, h.preemptions, h.kills, h.unnoticed
+        started = 0
         done = False
         error = None
         try:
             stream = self.pattern.preemptions(np.random.default_rng(self.seed))
-            while not self._stop and lifetime < self.max_lifetimes:
+            for _ in range(lifetime):
+                next(stream)  # the uptimes the stopped run drew: a resumed run goes on with the same sequence
+            store = CheckpointStore(cfg.checkpoint_dir, keep=cfg.keep)
+            durable = store.newest_position()
+            crash = CrashLoop(self.crash_loop)
+            restart_delay = 0.0
+            while not self._stop and started < self.max_lifetimes:
+                pre = next(stream)
+                if pre.wait_before_s > 0 and not self._capacity_wait(pre.wait_before_s, lifetime + 1):
+                    break
                 lifetime += 1
-                uptime = next(stream).uptime_s
-                code, preempted, killed = self._lifetime(lifetime, uptime, run_json, out)
-                preemptions += preempted
-                kills += killed
-                if code == exitcodes.DONE:
+                started += 1
+                end = self._lifetime(lifetime, pre.uptime_s, run_json, out, restart_delay)
+                preemptions += end.preempted
+                kills += end.killed
+                if end.code == exitcodes.DONE:
                     done = True
                     break
-                fatal = code in (exitcodes.FAILED, exitcodes.CONFIG, exitcodes.CHECKPOINT_FAILED) or not preempted
-                if fatal and not self._stop:
-                    error = (f"trainer of lifetime {lifetime} stopped: {exitcodes.describe(code)} "
-                             f"(see {out / 'logs' / f'lifetime-{lifetime:03d}.log'})")
-                    tail = _tail(out / "logs" / f"lifetime-{lifetime:03d}.log")
+                if self._stop:
+                    break
+                now_durable = store.newest_position()
+                progressed = now_durable is not None and (durable is None or now_durable > durable)
+                durable = now_durable if progressed else durable
+                noticed = end.preempted or end.code in (exitcodes.PREEMPTED, exitcodes.PREEMPTED_LOST)
+                fatal = (exitcodes.FAILED, exitcodes.CONFIG, exitcodes.CHECKPOINT_FAILED)
+                if end.code in fatal or (end.code >= 0 and not noticed):
+                    error = (f"trainer of lifetime {lifetime} stopped: {exitcodes.describe(end.code)} "
+                             f"(see {_log_path(out, lifetime)})")
+                    tail = _tail(_log_path(out, lifetime))
                     if tail:
                         error += f": {tail}"
                     break
-                if self._stop:
+                if end.code < 0 and not end.preempted:
+                    unnoticed += 1
+                if crash.lifetime_ended(noticed, progressed):
+                    error = (f"crash loop: {crash.streak} lifetimes in a row ended without notice and without "
+                             f"saving any progress (last: lifetime {lifetime}, {exitcodes.describe(end.code)}); "
+                             f"see {_log_path(out, lifetime)}")
                     break
-                t0 = time.time()
-                while time.time() - t0 < self.restart_delay_s and not self._stop:
-                    time.sleep(min(self.poll_s, self.restart_delay_s))
-                if self._stop:
+                if pre.wait_s and not self._capacity_wait(pre.wait_s, lifetime + 1):
                     break
-                self.log.emit("capacity_back", wait_s=round(time.time() - t0, 6), lifetime=lifetime + 1)
+                if not self._sleep(self.restart_delay_s):
+                    break
+                restart_delay = self.restart_delay_s
         finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+            for s, h_ in old.items():
+                signal.signal(s, h_)
             if self.child is not None and self.child.poll() is None:
                 self._stop_child()
             epochs_done = self._epochs_done()
-            wall = time.time() - cfg.run_start_wall
-            self.log.emit("run_end", epochs_done=epochs_done, makespan_s=round(wall, 6), lifetimes=lifetime,
-                          preemptions=preemptions, kills=kills, completed=done, interrupted=self._stop,
-                          error=error)
+            run_s = self.log.t()
+            self.log.emit("run_end", epochs_done=epochs_done, makespan_s=run_s, lifetimes=lifetime,
+                          preemptions=preemptions, kills=kills, unnoticed_kills=unnoticed, completed=done,
+                          interrupted=self._stop, error=error)
             self.log.close()
+            self._follow()
         if error:
             raise RunFailed(error)
         if not done and not self._stop:
             raise RunFailed(f"no progress to completion after {self.max_lifetimes} lifetimes (--max-lifetimes)")
-        return Outcome(epochs_done, lifetime, preemptions, kills, wall, self._stop)
+        return Outcome(epochs_done, lifetime, preemptions, kills, unnoticed, run_s, self._stop)
 
-    def _lifetime(self, lifetime: int, uptime: float, run_json: Path, out: Path) -> tuple[int, int, int]:
-        """Run one trainer; returns (exit code, preempted 0/1, killed 0/1)."""
+    def _lifetime(self, lifetime: int, uptime: float, run_json: Path, out: Path,
+                  restart_delay_s: float) -> LifetimeEnd:
+        """Run one trainer until it exits, preempting it when its uptime is up."""
         env = dict(os.environ if self.env is None else self.env)
-        spawn = time.time()
-        env["SPOTSIM_REAL_SPAWN_WALL"] = repr(spawn)
-        self.log.emit("vm_start", wall=spawn, lifetime=lifetime,
-                      planned_uptime_s=None if uptime == float("inf") else round(uptime, 6))
-        with open(out / "logs" / f"lifetime-{lifetime:03d}.log", "ab") as logf:
+        log_path = _log_path(out, lifetime)
+        when_paused = bool(faults.get("notice_when_paused"))
+        spawn = time.monotonic()
+        env["SPOTSIM_REAL_SPAWN_AT"] = repr(spawn)
+        planned = None if uptime == float("inf") or when_paused else round(uptime, 6)
+        extra = {"notice": "when the trainer pauses (fault hook)"} if when_paused else {}
+        self.log.emit("vm_start", at=spawn, lifetime=lifetime, planned_uptime_s=planned,
+                      restart_delay_s=round(restart_delay_s, 6), **extra)
+        with open(log_path, "ab") as logf:
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "real.train", str(run_json), "--lifetime", str(lifetime)],
-                stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                pass_fds=(self._lock_fd,))
         child = self.child
-        preempted = killed = 0
+        preempted = killed = False
         while child.poll() is None:
+            self._follow(lifetime, log_path)
             if self._stop:
                 self._stop_child()
                 break
-            if time.time() - spawn >= uptime:
-                preempted = 1
-                killed = self._preempt(lifetime, time.time() - spawn)
+            up = time.monotonic() - spawn
+            if (not when_paused and up >= uptime) or (when_paused and _paused(log_path)):
+                preempted = True
+                killed = self._preempt(lifetime, up)
                 break
             time.sleep(self.poll_s)
         code = child.wait()
+        ended = time.monotonic()
+        if code < 0 and not preempted and not self._stopping_child:
+            try:
+                sig = signal.Signals(-code).name
+            except ValueError:
+                sig = f"signal {-code}"
+            self.log.emit("kill", at=ended, lifetime=lifetime, notice=False, signal=sig,
+                          uptime_s=round(ended - spawn, 6))
         self.log.emit("process_exit", lifetime=lifetime, code=code, reason=exitcodes.describe(code))
         self.child = None
-        return code, preempted, killed
+        self._stopping_child = False
+        self._follow(lifetime, log_path)
+        return LifetimeEnd(code, preempted, killed)
 
-    def _preempt(self, lifetime: int, uptime: float) -> int:
+    def _preempt(self, lifetime: int, uptime: float) -> bool:
         child = self.child
         self.log.emit("preempt_notice", lifetime=lifetime, direction="sent", uptime_s=round(uptime, 6))
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=self.grace_s)
-            return 0
+            return False
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
             self.log.emit("kill", lifetime=lifetime, after_s=self.grace_s)
-            return 1
+            return True
 
     def _stop_child(self) -> None:
         """Ctrl-C: give the trainer its notice and grace window, as a preemption would."""
+        self._stopping_child = True
         child = self.child
         child.send_signal(signal.SIGTERM)
         try:
@@ -164,9 +253,36 @@ class Supervisor:
             child.kill()
             child.wait()
 
-    def _epochs_done(self) -> int:
-        import json
+    def _sleep(self, seconds: float) -> bool:
+        """Wait `seconds` (showing progress); False if the run was stopped meanwhile."""
+        end = time.monotonic() + seconds
+        while not self._stop and time.monotonic() < end:
+            self._follow()
+            time.sleep(max(0.0, min(self.poll_s, end - time.monotonic())))
+        return not self._stop
 
+    def _capacity_wait(self, seconds: float, lifetime: int) -> bool:
+        """Capacity away for `seconds`, as the pattern says; logged when it is back."""
+        t0 = time.monotonic()
+        if not self._sleep(seconds):
+            return False
+        self.log.emit("capacity_back", wait_s=round(time.monotonic() - t0, 6), lifetime=lifetime,
+                      reason="capacity")
+        return True
+
+    def _follow(self, lifetime: int | None = None, trainer_log: Path | None = None) -> None:
+        """Show what happened since the last look: trainer warnings, then events."""
+        if self.say is None:
+            return
+        if trainer_log is not None:
+            for w in self.follower.warnings(trainer_log):
+                self.say(f"lifetime {lifetime}: {w}")
+        for e in self.follower.events(self.cfg.events_path):
+            line = self.progress.line(e)
+            if line:
+                self.say(line)
+
+    def _epochs_done(self) -> int:
         best = 0
         try:
             with open(self.cfg.events_path, encoding="utf-8") as fh:
@@ -180,6 +296,28 @@ class Supervisor:
         except OSError:
             pass
         return best
+
+
+def _lock(out: Path) -> int:
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RunFailed(f"{out} is in use: a supervisor, or a trainer an earlier one left behind, still runs "
+                        f"there; wait for it to end or stop it, then try again") from None
+    return fd
+
+
+def _log_path(out: Path, lifetime: int) -> Path:
+    return out / "logs" / f"lifetime-{lifetime:03d}.log"
+
+
+def _paused(path: Path) -> bool:
+    try:
+        return faults.PAUSED in path.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _tail(path: Path) -> str:

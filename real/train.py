@@ -17,16 +17,17 @@ class Notice:
     """The preemption notice as the trainer sees it: set by the signal handler only."""
 
     def __init__(self):
-        self.received_wall: float | None = None
+        self.received_at: float | None = None
+        """`time.monotonic()` reading at receipt."""
         self.phase = "startup"
         self.phase_at_receipt: str | None = None
 
     def __bool__(self) -> bool:
-        return self.received_wall is not None
+        return self.received_at is not None
 
     def handler(self, signum, frame) -> None:
-        if self.received_wall is None:
-            self.received_wall = time.time()
+        if self.received_at is None:
+            self.received_at = time.monotonic()
             self.phase_at_receipt = self.phase
 
 
@@ -43,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s real.train[{os.getpid()}] %(levelname)s %(message)s")
-    spawn_wall = float(os.environ.get("SPOTSIM_REAL_SPAWN_WALL") or time.time())
+    # the supervisor's monotonic reading at spawn (CLOCK_MONOTONIC is system-wide)
+    spawn_at = float(os.environ.get("SPOTSIM_REAL_SPAWN_AT") or time.monotonic())
     from .runconfig import RunConfig
     from .trainer import Trainer
 
     cfg = RunConfig.load(args.run_json)
-    return Trainer(cfg, args.lifetime, notice, spawn_wall).run()
+    return Trainer(cfg, args.lifetime, notice, spawn_at).run()
 
 
 if __name__ == "__main__":

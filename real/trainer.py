@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -39,9 +40,10 @@ def build_model(name: str):
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, lifetime: int, notice, spawn_wall: float):
-        self.cfg, self.lifetime, self.notice, self.spawn_wall = cfg, lifetime, notice, spawn_wall
-        self.log = RunLog(cfg.events_path, cfg.run_start_wall)
+    def __init__(self, cfg: RunConfig, lifetime: int, notice, spawn_at: float):
+        """`spawn_at`: the `time.monotonic()` reading at which the supervisor spawned this process."""
+        self.cfg, self.lifetime, self.notice, self.spawn_at = cfg, lifetime, notice, spawn_at
+        self.log = RunLog(cfg.events_path, cfg.clock_origin)
         self.state = TrainingState()
         self.epoch = self.step = 0
         self.eval_pending = False
@@ -52,7 +54,9 @@ class Trainer:
         self.loss_n = 0
         self.ep_split = False
         self.writer: AsyncWriter | None = None
-        self.log_steps = bool(faults.get("log_steps"))
+        self.log_steps = bool(faults.get("log_steps", lifetime=lifetime))
+        self.pause_after_steps = int(faults.get("pause_after_steps", -1, lifetime=lifetime))
+        self.steps_here = 0            # training steps taken in this lifetime
 
     # -- helpers -----------------------------------------------------------------
     @property
@@ -92,15 +96,18 @@ class Trainer:
 
     def _run(self) -> int:
         cfg = self.cfg
-        self.log.emit("process_start", lifetime=self.lifetime, spawn_t=self.log.t(self.spawn_wall),
+        self.log.emit("process_start", lifetime=self.lifetime, spawn_t=self.log.t(self.spawn_at),
                       model=cfg.model, dataset=cfg.dataset, device=cfg.device,
                       async_checkpoint=cfg.async_checkpoint, emergency=cfg.emergency)
+        if faults.get("sigkill_at_start", lifetime=self.lifetime):
+            os.kill(os.getpid(), signal.SIGKILL)  # fault hook: the OOM killer at start-up
         self.store = CheckpointStore(cfg.checkpoint_dir, keep=cfg.keep)
-        for name in self.store.remove_temporaries():
-            log.warning("removed %s, left by a write that never finished", name)
+        for name, why in self.store.remove_unfinished():
+            log.warning("removed %s: %s", name, why)
         self.state.uptimes_s = self._read_uptimes()
-        if faults.get("slow_startup_s"):
-            time.sleep(faults.get("slow_startup_s"))  # start-up goes on; the notice is acted on after it
+        if faults.get("slow_startup_s", lifetime=self.lifetime):
+            # start-up goes on; the notice is acted on after it
+            time.sleep(faults.get("slow_startup_s", lifetime=self.lifetime))
         if self.notice:
             return self._preempted()
         rc = self._setup()
@@ -195,8 +202,8 @@ class Trainer:
         t0 = time.perf_counter()
         log.info("restoring: looking for the newest valid checkpoint in %s", self.store.dir)
         loaded = self.store.load_latest()
-        if faults.get("slow_restore_s"):
-            time.sleep(faults.get("slow_restore_s"))
+        if faults.get("slow_restore_s", lifetime=self.lifetime):
+            time.sleep(faults.get("slow_restore_s", lifetime=self.lifetime))
         ckpt_name = None
         if loaded is not None:
             p = loaded.payload
@@ -238,7 +245,7 @@ class Trainer:
         self.log.emit("resume", lifetime=self.lifetime, from_epoch=self.frac(), restore_s=round(restore_s, 6),
                       checkpoint=ckpt_name, eval_pending=self.eval_pending,
                       skipped=[f"{n}: {why}" for n, why in (loaded.skipped if loaded else [])],
-                      cold_start_s=round(time.time() - self.spawn_wall, 6), data_s=round(self.data_s, 6))
+                      cold_start_s=round(time.monotonic() - self.spawn_at, 6), data_s=round(self.data_s, 6))
         return None
 
     # -- saving --------------------------------------------------------------------
@@ -248,7 +255,7 @@ class Trainer:
                       async_write=meta["async"], lifetime=self.lifetime, **(extra or {}))
         if isinstance(result, Written):
             fields.update(seconds=round(result.seconds, 6), bytes=result.bytes, path=Path(result.path).name)
-            self.log.emit("checkpoint", wall=result.wall_done, **fields)
+            self.log.emit("checkpoint", at=result.done_at, **fields)
         else:
             fields.update(seconds=None, error=str(result))
             self.log.emit("checkpoint", **fields)
@@ -285,8 +292,9 @@ class Trainer:
             self.writer.submit(payload, manifest_meta)
             self.writer.pending_meta = meta
             self.marker_train_s = self.total_train_s
-            self.state.train_s_since_checkpoint = 0.0
-            self.state.checkpoint_write_s = meta["stall_s"]
+            # the snapshot is taken: training from here on is "since the checkpoint"; the stall is
+            # what an asynchronous save costs the loop, the write time a time-based strategy plans with
+            self.state.record_checkpoint(kind, meta["stall_s"])
             self.notice.phase = prev
             return None
         try:
@@ -297,23 +305,21 @@ class Trainer:
         self.notice.phase = prev
         extra = {}
         if kind == "emergency" and isinstance(result, Written):
-            extra["notice_to_durable_s"] = round(result.wall_done - self.notice.received_wall, 6)
+            extra["notice_to_durable_s"] = round(result.done_at - self.notice.received_at, 6)
         self._checkpoint_event(kind, meta, result, stall, extra)
         if not isinstance(result, Written):
             log.error("%s", result)
             return exitcodes.CHECKPOINT_FAILED
         self.durable = pos
         self.marker_train_s = self.total_train_s
-        self.state.train_s_since_checkpoint = 0.0
-        if kind == "periodic":
-            self.state.checkpoint_write_s = stall
+        self.state.record_checkpoint(kind, stall)
         return None
 
     # -- preemption ---------------------------------------------------------------
     def _preempted(self) -> int:
         n = self.notice
-        noticed = time.time()
-        uptime = n.received_wall - self.spawn_wall
+        noticed = time.monotonic()
+        uptime = n.received_at - self.spawn_at
         self.state.uptimes_s.append(round(uptime, 6))
         try:
             self._write_uptimes()
@@ -328,8 +334,8 @@ class Trainer:
         else:
             action = "exit_without_save"
         has_pos = n.phase_at_receipt not in ("startup", "restore")  # else nothing was trained here
-        self.log.emit("preempt_notice", wall=n.received_wall, lifetime=self.lifetime, direction="received",
-                      uptime_s=round(uptime, 6), phase=n.phase_at_receipt, noticed_s=round(noticed - n.received_wall, 6),
+        self.log.emit("preempt_notice", at=n.received_at, lifetime=self.lifetime, direction="received",
+                      uptime_s=round(uptime, 6), phase=n.phase_at_receipt, noticed_s=round(noticed - n.received_at, 6),
                       action=action, position=self.frac() if has_pos else None,
                       train_s_since_checkpoint=round(self.total_train_s - self.marker_train_s, 6))
         log.info("SIGTERM received during %s: %s", n.phase_at_receipt, action.replace("_", " "))
@@ -338,6 +344,18 @@ class Trainer:
         if action == "exit_without_save":
             return exitcodes.PREEMPTED_LOST
         return exitcodes.PREEMPTED if self._save("emergency") is None else exitcodes.PREEMPTED_LOST
+
+    def _pause(self) -> int | None:
+        """Fault hook `pause_after_steps`: idle until the notice, recording a background
+        write that finishes meanwhile (so the log shows it before anyone kills us)."""
+        log.info("%s %d steps, waiting for the notice", faults.PAUSED, self.steps_here)
+        while not self.notice:
+            if self.writer is not None and self.writer.done():
+                rc = self._finish_async()
+                if rc is not None:
+                    return rc
+            time.sleep(0.01)
+        return None
 
     # -- training -----------------------------------------------------------------
     def _train_step(self, order) -> tuple[float, float]:
@@ -395,6 +413,11 @@ class Trainer:
                         log.info("step %d.%d done", self.epoch, self.step)
                     if self.step == self.spe:
                         self.eval_pending = True  # trained; the emergency save says "eval pending"
+                    self.steps_here += 1
+                    if self.steps_here == self.pause_after_steps:
+                        rc = self._pause()
+                        if rc is not None:
+                            return rc
                     if self.notice:
                         return self._preempted()
                     if self.strategy.due(st):

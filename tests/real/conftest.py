@@ -1,1 +1,1 @@
-from real_helpers import copy_run, trained_one_epoch  # noqa: F401  (fixtures)
+from real_helpers import copy_run, reference, trained_one_epoch  # noqa: F401  (fixtures)
