@@ -10,10 +10,9 @@ import statistics
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import numpy as np
-
 from spotsim.config import Accuracy, Checkpoint, Job, Scenario, Vm
 
+from .accuracy_fit import fit_accuracy
 from .runs import Run, finite, restored, startup_s
 
 STRATEGY_KEYS = ("strategy", "every_epochs", "every_s", "prior_mtbf_s", "ema_alpha", "min_interval_s",
@@ -266,50 +265,21 @@ def _alive(r: Run, lt) -> float:
     return max(0.0, stop - lt.start)
 
 
-def accuracy_model(e, a_max, a_0, tau):
-    return a_max - (a_max - a_0) * np.exp(-e / tau)
-
-
 def _accuracy(cal: Calibration, runs: list[Run]) -> None:
     pts = [(float(e["epoch"]), float(e["val_acc"])) for r in runs for e in r.epoch_records()
            if e.get("val_acc") is not None]
     keys = ("accuracy.a_max", "accuracy.a_0", "accuracy.tau_epochs", "accuracy.noise_sd")
-    distinct = len({x for x, _ in pts})
-    why = None
-    if distinct < 4:
-        why = f"the accuracy curve needs validation results at 4 or more epochs ({distinct} in the logs)"
-    else:
-        from scipy.optimize import curve_fit
-
-        x, y = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
-        p0 = [max(float(y.max()), 1e-3), max(min(float(y.min()), float(y.max())), 0.0),
-              max(1.0, float(x.max()) / 3)]
-        try:
-            popt, pcov = curve_fit(accuracy_model, x, y, p0=p0, bounds=([0, 0, 1e-3], [1, 1, 1e5]), maxfev=20000)
-        except (RuntimeError, ValueError) as exc:
-            popt, why = None, f"the least-squares fit of the accuracy curve failed ({exc})"
-        if popt is not None:
-            a_max, a_0, tau = (float(v) for v in popt)
-            if a_0 > a_max:
-                why = (f"validation accuracy falls over the epochs (fitted a_0 {a_0:.3g} > a_max {a_max:.3g}): "
-                       f"not the rising curve the simulator assumes")
-            else:
-                resid = y - accuracy_model(x, *popt)
-                dof = max(1, len(y) - 3)
-                sd = float(np.sqrt(np.sum(resid ** 2) / dof))
-                perr = np.sqrt(np.clip(np.diag(pcov), 0, None)) if np.all(np.isfinite(pcov)) else [math.nan] * 3
-                n = f"least squares over n={len(y)} (epoch, accuracy) points at {distinct} epochs"
-                cal.set(keys[0], _r(a_max), f"{n}; standard error {perr[0]:.2g}")
-                cal.set(keys[1], _r(a_0), f"same fit (n={len(y)}); standard error {perr[1]:.2g}")
-                cal.set(keys[2], _r(tau), f"same fit (n={len(y)}); standard error {perr[2]:.2g} epochs")
-                cal.set(keys[3], _r(min(sd, 0.5), 3), f"residual sd of the n={len(y)} points about the curve")
-                if any(not (e <= abs(v)) for e, v in zip(perr, popt)):
-                    cal.notes.append(f"accuracy.*: the curve is poorly determined by epochs 1-{int(x.max())} "
-                                     f"(a standard error exceeds its value); more epochs would pin it down")
-                return
-    for k in keys:
-        cal.default(k, why)
-    cal.notes[-4:] = [f"accuracy.*: {why}; using the default curve"]
+    curve, why = fit_accuracy([p[0] for p in pts], [p[1] for p in pts])
+    if curve is None:
+        for k in keys:
+            cal.default(k, why)
+        cal.notes[-4:] = [f"accuracy.*: {why}; using the default curve"]
+        return
+    n = f"bounded least squares over n={curve.points} (epoch, accuracy) points at {curve.epochs} epochs"
+    cal.set(keys[0], _r(curve.a_max), f"{n}; standard error {curve.se_a_max:.2g}")
+    cal.set(keys[1], _r(curve.a_0), f"same fit (n={curve.points}); standard error {curve.se_a_0:.2g}")
+    cal.set(keys[2], _r(curve.tau), f"same fit (n={curve.points}); standard error {curve.se_tau:.2g} epochs")
+    cal.set(keys[3], _r(min(curve.noise_sd, 0.5), 3), f"residual sd of the n={curve.points} points about the curve")
 
 
 def scenario_of(cal: Calibration, base: Scenario | None = None) -> Scenario:
