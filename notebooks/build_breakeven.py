@@ -45,7 +45,10 @@ RATES = "2:128:log4" if SMALL else "0.5:256:log19"   # preemptions per hour of V
 STRATEGIES = ("fixed",) if SMALL else ("fixed", "adaptive", "milestone")
 PATTERNS = ("poisson",) if SMALL else ("regular", "poisson", "bursty")
 JOBS = 1 if SMALL else (os.cpu_count() or 1)
-OUT = Path(tempfile.mkdtemp(prefix="breakeven-")) if SMALL else ROOT / "results/validation/breakeven"
+# Small runs write to SPOTSIM_NB_OUT (the tests: a temporary folder) or a new temporary folder, never into
+# the project; the full run refreshes the committed summaries (calibrate/refresh.sh).
+OUT = (Path(os.environ.get("SPOTSIM_NB_OUT") or tempfile.mkdtemp(prefix="breakeven-")) if SMALL
+       else ROOT / "results/validation/breakeven")
 print(f"scenario {CALIBRATED.relative_to(ROOT)}; {EPOCHS} epochs; {REPLICATIONS} replications; rates {RATES}")
 """)
 
