@@ -390,7 +390,7 @@ def _check_trace_start(it: Interrupts, source) -> None:
         raise ScenarioError("interrupts.trace", it.trace, str(exc), source) from None
     if it.trace_start_s >= length:
         raise ScenarioError("interrupts.trace_start_s", it.trace_start_s,
-                            f"must be seconds into the trace, below its length ({length:g} s)", source)
+                            f"must be seconds into the trace, below its length ({length:.10g} s)", source)
 
 
 def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complete: bool) -> None:
