@@ -2,27 +2,42 @@
 
 A sweep is the factorial grid pattern x varied-keys combination x rate x
 strategy, each cell simulated `replications` times. Every run's seed is
-(base_seed, pattern_index, rate_index, vary_index, replication): it does not
-depend on the strategy, so strategies compared in one cell see the same
-preemption times (common random numbers), nor on the worker count or the
-order of execution. Work goes to worker processes in chunks of replications;
-results come back in task order, and each cell's rows are written to
-runs.csv (and flushed) as soon as the cell is complete, so an interrupted
-sweep leaves complete cells on disk.
+(base_seed, pattern_index, vary_index, replication): it depends neither on
+the strategy nor on the rate, so strategies compared in one cell see the same
+preemption draws, and so do all rates of a curve (common random numbers: the
+replications at two rates are paired, and a rate added later to refine a
+break-even uses the same seeds as the grid). Nor does it depend on the worker
+count or the order of execution. Work goes to worker processes in chunks of
+replications; results come back in task order, and each cell's rows are
+appended to runs.csv (and flushed) as soon as the cell is complete, so an
+interrupted sweep leaves complete cells on disk. When the sweep ends (or is
+interrupted), runs.csv is rewritten, sorted, with every run's final row.
 
-After the requested grid, the break-even curves that have not crossed (or
-whose CI is still open above) get higher rates, doubling up to
-breakeven.EXPANSION_CAP_PER_H (bracket expansion), for every strategy of the
-(pattern, combination) group. Expansion rates take rate indices after the
-requested ones.
+After the requested grid come three passes, each over the break-even curves
+(breakeven.py) of every (pattern, combination, strategy) and metric:
+
+1. *bracket expansion*: curves that have not crossed (or whose CI is still
+   open above) get higher rates, doubling up to breakeven.EXPANSION_CAP_PER_H,
+   for every strategy of their (pattern, combination) group;
+2. *re-simulation of censored runs*: runs stopped early (see below) at the
+   rates below a crossing (breakeven.last_rate_below: there a lower bound
+   could hide an earlier crossing; at or above it a lower bound only confirms
+   it) are simulated again,
+   with the same seed, under RERUN_LIMIT_RATIO instead: a run that finished
+   under the early stop is unchanged by a larger limit, so only the stopped
+   ones are re-run. A crossing with runs below it that still do not finish
+   is reported `censored`;
+3. *refinement*: rates inside the gaps that hold a crossing
+   (breakeven.refinement_rates), simulated for that strategy only, until each
+   gap is narrower than the CI or after `refine_steps` rounds; passes 2 and 3
+   alternate, so refinement rates are uncensored too.
 
 Two limits keep hopeless runs cheap. Runs stop early (`finished=False`,
 metrics as lower bounds) once they have spent `limit_ratio` x the on-demand
 cost *and* makespan (model.simulate's limit). The sweep uses
 max(limit_ratio, 3 x breakeven.time_slack), default 3x rather than the
-model's 20x: break-even questions are settled well before (at the default
-job's break-even rates no run costs 3x on-demand), and a hopeless run costs
-simulation time in proportion to the limit.
+model's 20x: a hopeless run costs simulation time in proportion to the
+limit, and the runs that decide a break-even are re-simulated without it.
 A run that the model stops on time alone, its cost still under the limit
 (AWS: VMs preempted in their first hour are free, so cost cannot grow), is
 *abandoned*: its row keeps the makespan reached (a lower bound) and the
@@ -56,13 +71,28 @@ DEFAULT_STRATEGIES = ("fixed", "adaptive", "milestone")
 DEFAULT_PATTERNS = ("regular", "poisson", "bursty")
 DEFAULT_REPLICATIONS = 200
 DEFAULT_LIMIT_RATIO = 3.0
+RERUN_LIMIT_RATIO = 1000.0
+"""Early-stop ratio for re-simulating the runs that decide a crossing: in effect none
+(a run that costs 1000x on-demand would move its cell's mean by several times the
+on-demand cost on its own), yet every run still ends."""
+MAX_REPLICATIONS = 10_000
+"""Replications per cell at most: the sweep keeps every run's metrics in memory."""
+MIN_RATE_PER_H = 1e-3
+"""Lowest rate accepted (one preemption per ~6 weeks of uptime): rates below change
+nothing, and bracket expansion would double its way up from them."""
 AXES = {"checkpoint.strategy": "--strategies", "interrupts.pattern": "--patterns",
         "interrupts.rate_per_h": "--rates"}
 NOT_VARIABLE = {"name", "description", "cloud", "gpu"}
 CHUNK_REPLICATIONS = 50
 ABANDONED = "abandoned"
+GRID, EXPANSION, REFINEMENT = "grid", "expansion", "refinement"
 
-RUN_COLUMNS_TAIL = ("replication", "seed", "in_grid", "finished") + METRICS
+RUN_COLUMNS_TAIL = ("replication", "seed", "in_grid", "finished") + METRICS + ("limit_ratio",)
+"""runs.csv after strategy, pattern, rate and the varied keys; `limit_ratio` is the
+early-stop ratio the run was simulated under (RERUN_LIMIT_RATIO once re-simulated)."""
+BREAKEVEN_TAIL = ("breakeven_rate_per_h", "ci_low", "ci_high", "status", "bracket_low", "bracket_high",
+                  "refinement", "censored_runs")
+"""breakeven.csv after strategy, pattern, the varied keys and metric."""
 
 
 class SweepError(SpotsimError):
@@ -95,8 +125,9 @@ def parse_rates(text: str, flag: str = "--rates") -> list[float]:
         else:
             out.append(_number(item, item, flag))
     for r in out:
-        if not (r > 0) or r > MAX_RATE_PER_H:
-            raise SweepError(f"{flag}: rate {r:g} is out of range; rates must be > 0 and <= {MAX_RATE_PER_H:g} per hour")
+        if not MIN_RATE_PER_H <= r <= MAX_RATE_PER_H:
+            raise SweepError(f"{flag}: rate {r:g} is out of range; rates must be >= {MIN_RATE_PER_H:g} "
+                             f"and <= {MAX_RATE_PER_H:g} per hour")
     return sorted(set(out))
 
 
@@ -183,17 +214,54 @@ def parse_vary(items) -> list[tuple[str, tuple]]:
     return out
 
 
+def check_limit_ratio(value: float) -> float:
+    """The early-stop ratio, refused unless a finite number > 1 (nan would never stop a run)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SweepError(f"--limit-ratio: {value!r} is not a number; give a ratio > 1, e.g. 3") from None
+    if not (math.isfinite(v) and v > 1.0):
+        raise SweepError(f"--limit-ratio: {value!r} must be a finite number > 1 (runs stop once they have spent "
+                         f"this many times the on-demand cost and makespan), e.g. {DEFAULT_LIMIT_RATIO:g}")
+    return v
+
+
+def prepare_out(out) -> Path:
+    """Create the output folder and check that files can be written in it, before any simulation."""
+    p = Path(out)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".spotsim-write-test"
+        with open(probe, "w", encoding="utf-8") as fh:
+            fh.write("")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise SweepError(f"--out: cannot write into {p} ({why}); choose a folder you can write to") from None
+    return p
+
+
 # -- the grid --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cell:
-    """One grid cell: a pattern, a combination of varied values, a rate and a strategy."""
+    """One cell: a pattern, a combination of varied values, a rate and a strategy.
+
+    `role`: GRID (a requested rate), EXPANSION (bracket expansion) or REFINEMENT.
+    """
 
     pattern: str
     vary_index: int
     rate: float
-    rate_index: int
     strategy: str
-    in_grid: bool = True
+    role: str = GRID
+
+    @property
+    def in_grid(self) -> bool:
+        return self.role == GRID
+
+    @property
+    def curve(self) -> tuple[str, int, str]:
+        return self.pattern, self.vary_index, self.strategy
 
 
 @dataclass(frozen=True)
@@ -209,6 +277,8 @@ class SweepSpec:
     seed: int = 0
     limit_ratio: float = DEFAULT_LIMIT_RATIO
     expansion_cap: float = be.EXPANSION_CAP_PER_H
+    refine_steps: int = be.REFINE_MAX_STEPS
+    rerun_limit_ratio: float = RERUN_LIMIT_RATIO
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -226,30 +296,39 @@ class SweepSpec:
             values = {"checkpoint.strategy": cell.strategy, "interrupts.pattern": cell.pattern,
                       "interrupts.rate_per_h": cell.rate, **self.combos()[cell.vary_index]}
             s = self._cache[key] = self.scenario.with_values(values)
+            if len(self._cache) > 4096:
+                self._cache.pop(next(iter(self._cache)))
         return s
 
     def grid(self) -> list[Cell]:
         """The requested cells in output order: pattern, combination, rate, strategy."""
-        return [Cell(p, v, r, i, st) for p in self.patterns for v in range(len(self.combos()))
-                for i, r in enumerate(self.rates) for st in self.strategies]
+        return [Cell(p, v, r, st) for p in self.patterns for v in range(len(self.combos()))
+                for r in self.rates for st in self.strategies]
 
     def limit_for(self, s: Scenario) -> float:
         """The early-stop ratio for a cell: never under 3x its time slack."""
         return max(self.limit_ratio, 3.0 * s.breakeven.time_slack)
 
     def seed_of(self, cell: Cell, replication: int) -> tuple[int, ...]:
-        return (self.seed, PATTERN_NAMES.index(cell.pattern), cell.rate_index, cell.vary_index, replication)
+        """A run's seed: not the strategy and not the rate, so both are compared on the same draws."""
+        return (self.seed, PATTERN_NAMES.index(cell.pattern), cell.vary_index, replication)
 
     def validate(self) -> None:
-        """Build every (pattern, combination, strategy) scenario once, so that a bad
-        value is refused before anything runs."""
+        """Check the numbers and build every (pattern, combination, strategy) scenario once,
+        so that a bad value is refused before anything runs."""
         if not self.rates:
             raise SweepError("--rates: empty rate list")
+        check_limit_ratio(self.limit_ratio)
+        if not 1 <= self.replications <= MAX_REPLICATIONS:
+            raise SweepError(f"--replications: {self.replications} is out of range; give 1 to {MAX_REPLICATIONS} "
+                             f"runs per cell (every run's metrics are kept in memory)")
+        if self.refine_steps < 0:
+            raise SweepError(f"--refine-steps: {self.refine_steps} must be >= 0")
         for p in self.patterns:
             for v, combo in enumerate(self.combos()):
                 for st in self.strategies:
                     try:
-                        self.cell_scenario(Cell(p, v, self.rates[0], 0, st))
+                        self.cell_scenario(Cell(p, v, self.rates[0], st))
                     except SpotsimError as exc:
                         where = ", ".join(f"{k}={val!r}" for k, val in combo.items())
                         flag = "--vary" if combo else "--strategies/--patterns"
@@ -272,21 +351,29 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
     hit = _WORKER["cells"].get(cell)
     if hit is None:
         s = spec.cell_scenario(cell)
-        L = spec.limit_for(s)
-        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s), L)
+        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s))
         if len(_WORKER["cells"]) > 256:
             _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
     return hit
 
 
-def _run_chunk(task) -> list[tuple]:
-    """Simulate replications [lo, hi) of one cell; rows of (finished, *METRICS)."""
-    cell, lo, hi = task
+@dataclass(frozen=True)
+class _Task:
+    """Replications `reps` of one cell, simulated under the early-stop ratio `limit`."""
+
+    cell: Cell
+    reps: tuple[int, ...]
+    limit: float
+
+
+def _run_chunk(task: _Task) -> list[tuple]:
+    """Simulate one task; rows of (finished, *METRICS), one per replication."""
     spec = _WORKER["spec"]
-    s, pattern, L = _cell_setup(spec, cell)
+    s, pattern = _cell_setup(spec, task.cell)
+    L = task.limit
     rows = []
-    for rep in range(lo, hi):
-        m = simulate(s, spec.seed_of(cell, rep), pattern=pattern, limit_ratio=L).metrics()
+    for rep in task.reps:
+        m = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L).metrics()
         if not m["finished"] and m["cost_usd"] <= L * m["ondemand_cost_usd"]:
             m = _abandoned(m)
         rows.append((m["finished"],) + tuple(m[k] for k in METRICS))
@@ -302,14 +389,24 @@ def _abandoned(m: dict) -> dict:
     return {k: (v if k in KEPT_WHEN_ABANDONED or k not in METRICS else math.nan) for k, v in m.items()}
 
 
-def _tasks(spec: SweepSpec, cells: list[Cell]) -> list[tuple]:
+def _new_cell_tasks(spec: SweepSpec, cells: list[Cell]) -> list[_Task]:
     n = spec.replications
     step = max(1, min(CHUNK_REPLICATIONS, n))
-    return [(c, lo, min(n, lo + step)) for c in cells for lo in range(0, n, step)]
+    tasks = []
+    for c in cells:
+        limit = spec.limit_for(spec.cell_scenario(c))
+        tasks += [_Task(c, tuple(range(lo, min(n, lo + step))), limit) for lo in range(0, n, step)]
+    return tasks
+
+
+def _rerun_tasks(spec: SweepSpec, runs: dict[Cell, list[int]]) -> list[_Task]:
+    step = CHUNK_REPLICATIONS
+    return [_Task(c, tuple(reps[i:i + step]), spec.rerun_limit_ratio)
+            for c, reps in runs.items() for i in range(0, len(reps), step)]
 
 
 class _Executor:
-    """Runs chunks in order: in-process for one job, in a process pool otherwise."""
+    """Runs tasks, results in task order: in-process for one job, in a process pool otherwise."""
 
     def __init__(self, spec: SweepSpec, jobs: int):
         self.spec, self.jobs, self.pool = spec, jobs, None
@@ -335,7 +432,7 @@ class _Executor:
             self.pool = None
 
 
-# -- output ----------------------------------------------------------------------
+# -- results -----------------------------------------------------------------------
 def _fmt(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -349,32 +446,63 @@ def _seed_text(seed) -> str:
 
 
 class _Results:
-    """Completed cells: their rows (written to runs.csv as they arrive) and samples."""
+    """Completed cells: their runs (appended to runs.csv as each cell completes) and limits."""
 
     def __init__(self, spec: SweepSpec, out: Path):
         self.spec = spec
         self.combos = spec.combos()
         self.runs_path = out / "runs.csv"
+        self.header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL]
         self.fh = open(self.runs_path, "w", newline="", encoding="utf-8")
         self.writer = csv.writer(self.fh, lineterminator="\n")
-        self.writer.writerow(["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL])
+        self.writer.writerow(self.header)
         self.fh.flush()
         self.cells: dict[Cell, np.ndarray] = {}  # cell -> (replications, 1 + len(METRICS)) floats
+        self.limits: dict[Cell, np.ndarray] = {}  # cell -> each run's early-stop ratio
+        self.resimulated: dict[Cell, int] = {}
+        self.curves: dict[tuple, list[Cell]] = {}  # (pattern, vary_index, strategy) -> cells by rate
         self.order: list[Cell] = []
 
-    def add(self, cell: Cell, rows: list[tuple]) -> None:
+    def add(self, cell: Cell, rows: list[tuple], limit: float) -> None:
+        """A newly complete cell: kept, and appended to runs.csv at once."""
+        self.cells[cell] = np.array([[float(v) for v in row] for row in rows], dtype=float)
+        self.limits[cell] = np.full(len(rows), float(limit))
+        self.resimulated[cell] = 0
+        self.order.append(cell)
+        curve = self.curves.setdefault(cell.curve, [])
+        curve.append(cell)
+        curve.sort(key=lambda c: c.rate)
+        for row in self._rows(cell):
+            self.writer.writerow(row)
+        self.fh.flush()
+
+    def replace(self, cell: Cell, reps: tuple[int, ...], rows: list[tuple], limit: float) -> None:
+        """Re-simulated runs of a complete cell replace their rows (in memory; runs.csv at the end)."""
+        data = self.cells[cell]
+        for rep, row in zip(reps, rows):
+            data[rep] = [float(v) for v in row]
+            self.limits[cell][rep] = float(limit)
+        self.resimulated[cell] += len(reps)
+
+    def _rows(self, cell: Cell):
         combo = self.combos[cell.vary_index]
         head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in self.spec.vary_keys)]
-        w = self.writer
-        for rep, row in enumerate(rows):
-            w.writerow(head + [rep, _seed_text(self.spec.seed_of(cell, rep)), _fmt(cell.in_grid),
-                               *(_fmt(v) for v in row)])
-        self.fh.flush()
-        self.cells[cell] = np.array([[float(v) for v in row] for row in rows], dtype=float)
-        self.order.append(cell)
+        data, limits = self.cells[cell], self.limits[cell]
+        for rep in range(data.shape[0]):
+            yield head + [rep, _seed_text(self.spec.seed_of(cell, rep)), _fmt(cell.in_grid),
+                          _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
+                          _fmt(float(limits[rep]))]
 
     def close(self) -> None:
+        """Close the streamed runs.csv and rewrite it, sorted, with every run's final row."""
         self.fh.close()
+        tmp = self.runs_path.with_name(self.runs_path.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(self.header)
+            for cell in sorted(self.order, key=_cell_sort_key(self.spec)):
+                w.writerows(self._rows(cell))
+        os.replace(tmp, self.runs_path)
 
     def metric(self, cell: Cell, name: str) -> np.ndarray:
         return self.cells[cell][:, 1 + METRICS.index(name)]
@@ -385,22 +513,20 @@ class _Results:
         slack = self.spec.cell_scenario(cell).breakeven.time_slack
         return self.metric(cell, "makespan_h") - slack * self.metric(cell, "ondemand_makespan_h")
 
+    def stopped_early(self, cell: Cell) -> np.ndarray:
+        """Replications stopped early with a known cost (a lower bound), not abandoned ones (NaN)."""
+        data = self.cells[cell]
+        return np.flatnonzero((data[:, 0] == 0) & ~np.isnan(self.metric(cell, "cost_usd")))
 
-def summary_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
-    """Per completed cell: mean and 95% CI of every metric (NaN where a run was abandoned)."""
-    header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, "in_grid", "replications", "unfinished"]
-    for k in METRICS:
-        header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
-    rows = []
-    combos = spec.combos()
-    for cell in sorted(results.order, key=_cell_sort_key(spec)):
-        data = results.cells[cell]
-        row = [cell.strategy, cell.pattern, float(cell.rate), *(combos[cell.vary_index][k] for k in spec.vary_keys),
-               cell.in_grid, data.shape[0], int((data[:, 0] == 0).sum())]
-        for j in range(len(METRICS)):
-            row += list(be.band(data[:, 1 + j]))
-        rows.append(row)
-    return header, rows
+
+INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done"}
+
+
+def _metric_value(name: str, v: float):
+    """A stored metric as runs.csv shows it: counts as integers, NaN kept."""
+    if name in INT_METRICS and not math.isnan(v):
+        return int(v)
+    return float(v)
 
 
 def _cell_sort_key(spec: SweepSpec):
@@ -409,123 +535,68 @@ def _cell_sort_key(spec: SweepSpec):
     return lambda c: (pi[c.pattern], c.vary_index, c.rate, si[c.strategy])
 
 
-def breakeven_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
-    """Per (strategy, pattern, combination) and metric: the break-even rate, CI and status."""
-    header = ["strategy", "pattern", *spec.vary_keys, "metric", "breakeven_rate_per_h", "ci_low", "ci_high", "status"]
-    rows = []
-    combos = spec.combos()
-    for p in spec.patterns:
-        for v in range(len(combos)):
-            for st in spec.strategies:
-                for metric in ("cost", "time"):
-                    c = crossing(spec, results, p, v, st, metric)
-                    if c is None:
-                        continue
-                    rows.append([st, p, *(combos[v][k] for k in spec.vary_keys), metric,
-                                 c.rate, c.ci_low, c.ci_high, c.status])
-    return header, rows
+# -- curves and crossings -------------------------------------------------------------
+def _bands(results: _Results, cells: list[Cell], metric: str):
+    return [be.band(results.excess(c, metric)) for c in cells]
 
 
-def _curve_cells(results: _Results, pattern: str, v: int, strategy: str) -> list[Cell]:
-    cells = [c for c in results.order if c.pattern == pattern and c.vary_index == v and c.strategy == strategy]
-    return sorted(cells, key=lambda c: c.rate)
+def _curve_data(results: _Results, curve: tuple, metric: str):
+    """(cells by rate, rates, means, band lows, band highs) of one curve and metric."""
+    cells = results.curves.get(curve, [])
+    bands = _bands(results, cells, metric)
+    mean, lo, hi = (list(x) for x in zip(*bands)) if bands else ([], [], [])
+    return cells, [c.rate for c in cells], mean, lo, hi
 
 
 def crossing(spec: SweepSpec, results: _Results, pattern: str, v: int, strategy: str, metric: str):
-    cells = _curve_cells(results, pattern, v, strategy)
+    """The break-even of one curve and metric, `censored` if a run below it is still stopped early."""
+    cells, rates, mean, lo, hi = _curve_data(results, (pattern, v, strategy), metric)
     if not cells:
         return None
-    bands = [be.band(results.excess(c, metric)) for c in cells]
-    return be.find_breakeven([c.rate for c in cells], *zip(*bands))
+    c = be.find_breakeven(rates, mean, lo, hi)
+    if _censored_runs(results, cells, be.last_rate_below(rates, mean, lo, hi)) and c.status in (be.FOUND, be.ABOVE):
+        c = be.Crossing(c.rate, c.ci_low, c.ci_high, be.CENSORED, c.bracket_low, c.bracket_high)
+    return c
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        for row in rows:
-            w.writerow([_fmt(x) for x in row])
+def _censored_runs(results: _Results, cells: list[Cell], up_to: float) -> int:
+    return sum(results.stopped_early(c).size for c in cells if c.rate <= up_to)
 
 
-def write_meta(spec: SweepSpec, out: Path, complete: bool, cells_done: int, expanded_rates: list[float]) -> None:
-    meta = {
-        "scenario": spec.scenario.name,
-        "scenario_rate_per_h": spec.scenario.interrupts.rate_per_h,
-        "rates": list(spec.rates), "expanded_rates": expanded_rates,
-        "strategies": list(spec.strategies), "patterns": list(spec.patterns),
-        "replications": spec.replications, "seed": spec.seed,
-        "vary": [{"key": k, "values": list(v)} for k, v in spec.vary],
-        "limit_ratio": spec.limit_ratio, "expansion_cap_per_h": spec.expansion_cap,
-        "time_slack": spec.scenario.breakeven.time_slack,
-        "complete": complete, "cells_done": cells_done,
-        "scenario_values": spec.scenario.to_dict(),
-    }
-    (out / "sweep.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+def _curve_keys(spec: SweepSpec):
+    return [(p, v, st) for p in spec.patterns for v in range(len(spec.combos())) for st in spec.strategies]
 
 
-@dataclass
-class SweepOutcome:
-    out: Path
-    runs: int
-    cells: int
-    expanded_rates: list[float]
+def _runs_to_rerun(spec: SweepSpec, results: _Results) -> dict[Cell, list[int]]:
+    """Runs stopped early at rates below a crossing, not yet re-simulated without the early stop."""
+    todo: dict[Cell, list[int]] = {}
+    for key in _curve_keys(spec):
+        for metric in ("cost", "time"):
+            cells, rates, mean, lo, hi = _curve_data(results, key, metric)
+            if not cells:
+                continue
+            up_to = be.last_rate_below(rates, mean, lo, hi)
+            for c in cells:
+                if c.rate > up_to:
+                    break
+                reps = [int(r) for r in results.stopped_early(c) if results.limits[c][r] < spec.rerun_limit_ratio]
+                if reps:
+                    todo[c] = sorted(set(todo.get(c, [])) | set(reps))
+    return todo
 
 
-def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
-    """Run the grid, expand brackets, and write runs.csv, summary.csv, breakeven.csv, sweep.json.
-
-    `progress(runs_done_now, runs_planned_so_far)` is called after every chunk.
-    On KeyboardInterrupt the completed cells stay in runs.csv, summary.csv is
-    written for them, and SweepInterrupted is raised.
-    """
-    spec.validate()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    results = _Results(spec, out)
-    grid = spec.grid()
-    planned = [len(grid) * spec.replications]
-    expanded: list[float] = []
-    executor = _Executor(spec, jobs)
-
-    def run_cells(cells: list[Cell]) -> None:
-        pending: list[tuple] = []
-        for task, rows in zip(_tasks(spec, cells), executor.map(_tasks(spec, cells))):
-            cell, lo, hi = task
-            pending += rows
-            if hi == spec.replications:
-                results.add(cell, pending)
-                pending = []
-            if progress is not None:
-                progress(hi - lo, planned[0])
-
-    try:
-        run_cells(grid)
-        k = 0
-        while True:
-            rate = be.next_rate(max(spec.rates) if not expanded else expanded[-1], spec.expansion_cap)
-            groups = _groups_to_expand(spec, results)
-            if rate is None or not groups:
-                break
-            cells = [Cell(p, v, rate, len(spec.rates) + k, st, in_grid=False)
-                     for p, v in groups for st in spec.strategies]
-            planned[0] += len(cells) * spec.replications
-            run_cells(cells)
-            expanded.append(rate)
-            k += 1
-    except KeyboardInterrupt:
-        executor.close(abort=True)
-        results.close()
-        _write_csv(out / "summary.csv", *summary_rows(spec, results))
-        write_meta(spec, out, False, len(results.order), expanded)
-        raise SweepInterrupted(len(results.order), len(grid), sum(len(d) for d in results.cells.values())) from None
-    executor.close()
-    results.close()
-    _write_csv(out / "summary.csv", *summary_rows(spec, results))
-    _write_csv(out / "breakeven.csv", *breakeven_rows(spec, results))
-    write_meta(spec, out, True, len(results.order), expanded)
-    return SweepOutcome(out, sum(len(d) for d in results.cells.values()), len(results.order), expanded)
+def _refinement_cells(spec: SweepSpec, results: _Results) -> list[Cell]:
+    """New cells inside the gaps that hold a crossing, per curve (both metrics)."""
+    cells: list[Cell] = []
+    for key in _curve_keys(spec):
+        rates: set[float] = set()
+        for metric in ("cost", "time"):
+            _, r, mean, lo, hi = _curve_data(results, key, metric)
+            if r:
+                rates.update(be.refinement_rates(r, mean, lo, hi))
+        p, v, st = key
+        cells += [Cell(p, v, rate, st, REFINEMENT) for rate in sorted(rates)]
+    return cells
 
 
 def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int]]:
@@ -539,13 +610,171 @@ def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int
         for v in range(len(spec.combos())):
             want = False
             for st in spec.strategies:
-                cells = _curve_cells(results, p, v, st)
                 for metric in ("cost", "time"):
-                    top = be.band(results.excess(cells[-1], metric))
-                    if math.isnan(top[0]):
+                    cells, rates, mean, lo, hi = _curve_data(results, (p, v, st), metric)
+                    if not cells or math.isnan(mean[-1]):
                         continue
-                    c = crossing(spec, results, p, v, st, metric)
-                    want = want or be.needs_more(c)
+                    want = want or be.needs_more(be.find_breakeven(rates, mean, lo, hi))
             if want:
                 groups.append((p, v))
     return groups
+
+
+# -- output files ------------------------------------------------------------------------
+def summary_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
+    """Per completed cell: mean and 95% CI of every metric (NaN where a run was abandoned)."""
+    header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, "in_grid", "replications", "unfinished"]
+    for k in METRICS:
+        header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
+    header += ["resimulated"]
+    rows = []
+    combos = spec.combos()
+    for cell in sorted(results.order, key=_cell_sort_key(spec)):
+        data = results.cells[cell]
+        row = [cell.strategy, cell.pattern, float(cell.rate), *(combos[cell.vary_index][k] for k in spec.vary_keys),
+               cell.in_grid, data.shape[0], int((data[:, 0] == 0).sum())]
+        for j in range(len(METRICS)):
+            row += list(be.band(data[:, 1 + j]))
+        row.append(results.resimulated[cell])
+        rows.append(row)
+    return header, rows
+
+
+def breakeven_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
+    """Per (strategy, pattern, combination) and metric: the break-even rate, CI, status,
+    the bracket around it, whether refinement narrowed the bracket below the CI, and how
+    many runs below it are still stopped early."""
+    header = ["strategy", "pattern", *spec.vary_keys, "metric", *BREAKEVEN_TAIL]
+    rows = []
+    combos = spec.combos()
+    for p, v, st in _curve_keys(spec):
+        for metric in ("cost", "time"):
+            cells, rates, mean, lo, hi = _curve_data(results, (p, v, st), metric)
+            if not cells:
+                continue
+            c = crossing(spec, results, p, v, st, metric)
+            refinement = ""
+            if c.status in (be.FOUND, be.CENSORED) and not math.isnan(c.ci_high):
+                refinement = "step_limit" if be.refinement_rates(rates, mean, lo, hi) else "converged"
+            censored = _censored_runs(results, cells, be.last_rate_below(rates, mean, lo, hi))
+            rows.append([st, p, *(combos[v][k] for k in spec.vary_keys), metric, c.rate, c.ci_low, c.ci_high,
+                         c.status, c.bracket_low, c.bracket_high, refinement, censored])
+    return header, rows
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([_fmt(x) for x in row])
+
+
+@dataclass
+class SweepOutcome:
+    out: Path
+    runs: int
+    cells: int
+    expanded_rates: list[float]
+    refined_cells: int = 0
+    refine_rounds: int = 0
+    resimulated_runs: int = 0
+
+
+def write_meta(spec: SweepSpec, out: Path, complete: bool, cells_done: int, outcome: SweepOutcome) -> None:
+    meta = {
+        "scenario": spec.scenario.name,
+        "scenario_rate_per_h": spec.scenario.interrupts.rate_per_h,
+        "rates": list(spec.rates), "expanded_rates": outcome.expanded_rates,
+        "strategies": list(spec.strategies), "patterns": list(spec.patterns),
+        "replications": spec.replications, "seed": spec.seed,
+        "vary": [{"key": k, "values": list(v)} for k, v in spec.vary],
+        "limit_ratio": spec.limit_ratio, "expansion_cap_per_h": spec.expansion_cap,
+        "refine_steps": spec.refine_steps, "rerun_limit_ratio": spec.rerun_limit_ratio,
+        "refined_cells": outcome.refined_cells, "refine_rounds": outcome.refine_rounds,
+        "resimulated_runs": outcome.resimulated_runs,
+        "time_slack": spec.scenario.breakeven.time_slack,
+        "complete": complete, "cells_done": cells_done,
+        "scenario_values": spec.scenario.to_dict(),
+    }
+    (out / "sweep.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# -- the sweep ---------------------------------------------------------------------------
+def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
+    """Run the grid, expand brackets, re-simulate runs stopped early below a crossing, refine brackets,
+    and write runs.csv, summary.csv, breakeven.csv, sweep.json.
+
+    `progress(runs_done_now, runs_planned_so_far)` is called after every chunk.
+    On KeyboardInterrupt the completed cells stay in runs.csv, summary.csv is
+    written for them, and SweepInterrupted is raised.
+    """
+    spec.validate()
+    out = prepare_out(out)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    results = _Results(spec, out)
+    grid = spec.grid()
+    planned = [len(grid) * spec.replications]
+    outcome = SweepOutcome(out, 0, 0, [])
+    executor = _Executor(spec, jobs)
+
+    def run_tasks(tasks: list[_Task], on_done) -> None:
+        for task, rows in zip(tasks, executor.map(tasks)):
+            on_done(task, rows)
+            if progress is not None:
+                progress(len(task.reps), planned[0])
+
+    def run_cells(cells: list[Cell]) -> None:
+        pending: list[tuple] = []
+
+        def done(task: _Task, rows: list[tuple]) -> None:
+            pending.extend(rows)
+            if task.reps[-1] == spec.replications - 1:
+                results.add(task.cell, list(pending), task.limit)
+                pending.clear()
+        run_tasks(_new_cell_tasks(spec, cells), done)
+
+    def rerun(todo: dict[Cell, list[int]]) -> None:
+        outcome.resimulated_runs += sum(len(r) for r in todo.values())
+        run_tasks(_rerun_tasks(spec, todo), lambda t, rows: results.replace(t.cell, t.reps, rows, t.limit))
+
+    try:
+        run_cells(grid)
+        while True:
+            top = max(spec.rates) if not outcome.expanded_rates else outcome.expanded_rates[-1]
+            rate = be.next_rate(top, spec.expansion_cap)
+            groups = _groups_to_expand(spec, results)
+            if rate is None or not groups:
+                break
+            cells = [Cell(p, v, rate, st, EXPANSION) for p, v in groups for st in spec.strategies]
+            planned[0] += len(cells) * spec.replications
+            run_cells(cells)
+            outcome.expanded_rates.append(rate)
+        for step in range(spec.refine_steps + 1):
+            todo = _runs_to_rerun(spec, results)
+            if todo:
+                planned[0] += sum(len(r) for r in todo.values())
+                rerun(todo)
+            cells = _refinement_cells(spec, results) if step < spec.refine_steps else []
+            if not cells:
+                break
+            planned[0] += len(cells) * spec.replications
+            run_cells(cells)
+            outcome.refined_cells += len(cells)
+            outcome.refine_rounds += 1
+    except KeyboardInterrupt:
+        executor.close(abort=True)
+        results.close()
+        _write_csv(out / "summary.csv", *summary_rows(spec, results))
+        outcome.cells = len(results.order)
+        write_meta(spec, out, False, len(results.order), outcome)
+        raise SweepInterrupted(len(results.order), len(grid), sum(len(d) for d in results.cells.values())) from None
+    executor.close()
+    results.close()
+    _write_csv(out / "summary.csv", *summary_rows(spec, results))
+    _write_csv(out / "breakeven.csv", *breakeven_rows(spec, results))
+    outcome.runs = sum(len(d) for d in results.cells.values())
+    outcome.cells = len(results.order)
+    write_meta(spec, out, True, len(results.order), outcome)
+    return outcome

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from . import breakeven as be
 from . import sweep as sw
 from .config import PATTERN_NAMES, STRATEGY_NAMES, load_scenario
 from .errors import SpotsimError
@@ -19,7 +20,22 @@ def _fail(exc: Exception):
     raise click.ClickException(str(exc)) from None
 
 
-@click.command()
+class OneLineErrors(click.Command):
+    """A command whose flag errors (a value click cannot parse, a missing argument) are one
+    line naming the flag, like every other refusal of the command, without the usage block."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise click.ClickException(exc.format_message()) from None
+
+
+def _max_jobs() -> int:
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
+@click.command(cls=OneLineErrors)
 @click.argument("scenario", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--rates", default=sw.DEFAULT_RATES, show_default=True,
               help="Preemptions per hour: a list (0.5,1,2,4) and/or ranges LO:HI:logN or LO:HI:linN.")
@@ -28,7 +44,7 @@ def _fail(exc: Exception):
 @click.option("--patterns", default=",".join(sw.DEFAULT_PATTERNS), show_default=True,
               help="Interrupt patterns, comma-separated (regular, poisson, bursty, weibull, trace).")
 @click.option("--replications", "-n", default=sw.DEFAULT_REPLICATIONS, show_default=True,
-              type=click.IntRange(min=1), help="Runs per cell.")
+              type=click.IntRange(min=1), help=f"Runs per cell (at most {sw.MAX_REPLICATIONS}).")
 @click.option("--vary", "vary", multiple=True, metavar="KEY=V1,V2,...",
               help="Also sweep a scenario key, e.g. --vary vm.startup_s=60,120,300 (repeatable).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -36,13 +52,17 @@ def _fail(exc: Exception):
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores]. Results do not depend on it.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Base seed of every run's seed tuple.")
-@click.option("--limit-ratio", default=sw.DEFAULT_LIMIT_RATIO, show_default=True,
-              type=click.FloatRange(min=1.5),
-              help="Stop a run once it has spent this many times the on-demand cost and makespan.")
+@click.option("--limit-ratio", default=sw.DEFAULT_LIMIT_RATIO, show_default=True, type=float,
+              help="Stop a run once it has spent this many times the on-demand cost and makespan "
+                   "(at least 3 x breakeven.time_slack is used); runs stopped below a break-even are "
+                   f"re-simulated with {sw.RERUN_LIMIT_RATIO:g}x.")
+@click.option("--refine-steps", default=be.REFINE_MAX_STEPS, show_default=True, type=click.IntRange(min=0),
+              help="Rounds of rates added inside each break-even bracket until it is narrower than its CI "
+                   "(0: the grid alone).")
 @click.option("--no-plots", is_flag=True, help="Write the CSV files only.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs, seed, limit_ratio,
-          no_plots, out):
+          refine_steps, no_plots, out):
     """Sweep SCENARIO over preemption rates, strategies and patterns; find break-even rates.
 
     Writes runs.csv, summary.csv, breakeven.csv, sweep.json and figures to --out.
@@ -53,8 +73,13 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
             base, tuple(sw.parse_rates(rates)),
             strategies=tuple(sw.parse_names(strategies, STRATEGY_NAMES, "--strategies", "strategy")),
             patterns=tuple(sw.parse_names(patterns, PATTERN_NAMES, "--patterns", "pattern", refused=("none",))),
-            replications=replications, vary=tuple(sw.parse_vary(vary)), seed=seed, limit_ratio=limit_ratio)
+            replications=replications, vary=tuple(sw.parse_vary(vary)), seed=seed, limit_ratio=limit_ratio,
+            refine_steps=refine_steps)
         spec.validate()
+        if jobs is not None and jobs > _max_jobs():
+            raise sw.SweepError(f"--jobs: {jobs} worker processes on {os.cpu_count()} cores would only compete "
+                                f"for memory; give at most {_max_jobs()}")
+        sw.prepare_out(out)
     except SpotsimError as exc:
         _fail(exc)
     jobs = jobs or os.cpu_count() or 1
@@ -67,7 +92,7 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
         def progress(n, planned):
             if planned > bar.length:
                 bar.length = planned
-                bar.label = "expanding brackets"
+                bar.label = "expanding and refining brackets"
             bar.update(n)
         try:
             outcome = sw.run_sweep(spec, out, jobs=jobs, progress=progress)
@@ -82,6 +107,10 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
     if outcome.expanded_rates:
         click.echo("bracket expansion simulated " + ", ".join(f"{r:g}" for r in outcome.expanded_rates) + "/h",
                    err=True)
+    if outcome.refined_cells or outcome.resimulated_runs:
+        click.echo(f"refinement: {outcome.refined_cells} cells in {outcome.refine_rounds} round(s); "
+                   f"{outcome.resimulated_runs} run(s) stopped early below a break-even re-simulated "
+                   f"with limit {spec.rerun_limit_ratio:g}x", err=True)
     if not no_plots:
         from .plots import plot_sweep
         figs = plot_sweep(out)
@@ -96,21 +125,29 @@ def format_breakeven(path: Path) -> str:
         rows = list(csv.DictReader(fh))
     if not rows:
         return "no break-even rates"
-    fixed = {"strategy", "pattern", "metric", "breakeven_rate_per_h", "ci_low", "ci_high", "status"}
+    fixed = {"strategy", "pattern", "metric", *sw.BREAKEVEN_TAIL}
     keys = [k for k in rows[0] if k not in fixed]
     lines = ["break-even preemption rates per hour, [95% CI]:"]
+    coarse = 0
     for r in rows:
         where = " ".join(f"{k}={r[k]}" for k in keys)
         st = r["status"]
-        if st == "found":
-            lo = _num(r["ci_low"])
-            hi = _num(r["ci_high"])
-            text = f"{float(r['breakeven_rate_per_h']):.3g} [{lo}, {hi}]"
+        if st in ("found", "censored"):
+            text = f"{float(r['breakeven_rate_per_h']):.3g} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+            if st == "censored":
+                text = (f"at most {text}: {r.get('censored_runs', '?')} run(s) below it stopped early "
+                        f"even at the re-simulation limit")
+            if r.get("refinement") == "step_limit":
+                text += " (bracket still wider than the CI)"
+                coarse += 1
         elif st == "above_range":
             text = f"above {_num(r['ci_low'])} (Spot still wins there)"
         else:
             text = f"below {_num(r['ci_high'])} (Spot already loses there)"
         lines.append(f"  {r['strategy']:<10} {r['pattern']:<8} {r['metric']:<4} {where} {text}".rstrip())
+    if coarse:
+        lines.append(f"note: {coarse} bracket(s) still wider than their CI after the refinement rounds "
+                     f"(raise --refine-steps): the CI holds the bracket, the point may sit anywhere in it")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The break-even finder and the renewal closed form it is checked against."""
+"""The break-even finder (interpolation, honest CIs, refinement) and the renewal closed form it is checked against."""
 import math
 
 import numpy as np
@@ -57,13 +57,152 @@ def test_ci_covers_root_in_most_replicate_curves():
 @given(root=st.floats(0.6, 60.0), slope=st.floats(0.2, 5.0))
 @settings(max_examples=60, deadline=None)
 def test_noise_free_monotone_curve_root_is_exact_between_grid_points(root, slope):
-    """Without noise and with a curve linear in log(rate), interpolation finds the root exactly."""
+    """Without noise and with a curve linear in log(rate), interpolation finds the root exactly,
+    and the CI is the bracket of simulated rates around it, never a point."""
     m = np.array([slope * math.log(r / root) for r in RATES])
     c = be.find_breakeven(RATES, m, m, m)
     if m[0] >= 0:
         assert c.status == be.BELOW
     else:
         assert c.status == be.FOUND and c.rate == pytest.approx(root, rel=1e-9)
+        i = list(RATES).index(c.bracket_high)
+        assert (c.ci_low, c.ci_high) == (c.bracket_low, c.bracket_high) == (RATES[i - 1], RATES[i])
+        assert c.ci_low < c.rate <= c.ci_high
+
+
+def test_deterministic_step_curve_ci_is_the_bracket():
+    """A deterministic curve that jumps across zero (a zero-width band) gets the bracket as its CI:
+    between two simulated rates nothing is known."""
+    m = np.array([-3.0, -2.0, -1.9, 5.0, 6.0])
+    rates = [1.0, 2.0, 4.0, 8.0, 16.0]
+    c = be.find_breakeven(rates, m, m, m)
+    assert c.status == be.FOUND and (c.ci_low, c.ci_high) == (4.0, 8.0) and 4.0 < c.rate < 8.0
+
+
+def test_ci_holds_the_bracket_and_the_band_crossings():
+    """The CI runs from the upper band edge's crossing to the lower edge's, widened to hold the bracket."""
+    rates = [1.0, 2.0, 4.0, 8.0]
+    mean = np.array([-4.0, -1.0, 1.0, 4.0])
+    wide = be.find_breakeven(rates, mean, mean - 3.5, mean + 3.5)  # the band crosses one gap away on each side
+    assert wide.ci_low == pytest.approx(1.0 * 2 ** (0.5 / 3.0)) and wide.ci_high == pytest.approx(4.0 * 2 ** (2.5 / 3.0))
+    narrow = be.find_breakeven(rates, mean, mean - 0.1, mean + 0.1)  # the band is narrower than the bracket
+    assert (narrow.ci_low, narrow.ci_high) == (2.0, 4.0) and narrow.rate == pytest.approx(2.0 * math.sqrt(2.0))
+
+
+# -- refinement: the answer must not depend on the grid --------------------------------
+def _renewal_excess(args, spot, od):
+    """The renewal expectation's cost excess (Spot - on-demand, $) as a function of the rate."""
+    target = (args["startup_s"] + args["work_s"]) / 3600.0 * od
+
+    def excess(rate):
+        return renewal_expected_makespan(rate_per_h=rate, **args) / 3600.0 * spot - target
+    return excess
+
+
+def _refined(excess, grid, half_width, steps=be.REFINE_MAX_STEPS):
+    """Run the finder's refinement loop on a noise-free curve with a band of fixed half-width.
+
+    Returns the final crossing, the rates simulated and the rounds used (None: not converged)."""
+    rates = sorted(grid)
+    for step in range(steps + 1):
+        mean = np.array([excess(r) for r in rates])
+        new = be.refinement_rates(rates, mean, mean - half_width, mean + half_width)
+        if not new:
+            return be.find_breakeven(rates, mean, mean - half_width, mean + half_width), rates, step
+        assert all(r not in rates for r in new)
+        rates = sorted(rates + new)
+    return be.find_breakeven(rates, mean, mean - half_width, mean + half_width), rates, None
+
+
+CURVED = [  # (renewal args, spot $/h, on-demand $/h): start-up long against the interval, so excess is convex
+    (dict(work_s=600.0, startup_s=300.0, restore_s=60.0, notice_s=30.0), 0.3, 1.0),
+    (dict(work_s=1800.0, startup_s=180.0, restore_s=120.0, notice_s=30.0), 18.98, 82.53),  # H100-like
+    (dict(work_s=4000.0, startup_s=90.0, restore_s=5.0, notice_s=30.0), 0.223, 0.56),  # L4-like
+]
+
+
+@pytest.mark.parametrize("args, spot, od", CURVED)
+@pytest.mark.parametrize("grid", ["0.25:64:log6", "0.25:64:log20"])
+def test_refinement_puts_the_closed_form_root_inside_the_ci_at_any_grid(args, spot, od, grid):
+    """On a convex curve (where a chord across a grid gap lands 2-30% below the root) refinement
+    converges within its round limit, and the CI (band half-width 0.5% of on-demand) holds the root."""
+    from spotsim.sweep import parse_rates
+    excess = _renewal_excess(args, spot, od)
+    exact = renewal_breakeven_rate(spot_per_h=spot, ondemand_per_h=od, **args)
+    half = 0.005 * (args["startup_s"] + args["work_s"]) / 3600.0 * od
+    c, rates, rounds = _refined(excess, parse_rates(grid), half)
+    assert rounds is not None, "refinement did not converge"
+    assert c.status == be.FOUND and c.ci_low <= exact <= c.ci_high, (c, exact)
+    assert c.ci_low <= c.rate <= c.ci_high
+    assert math.log(c.bracket_high / c.bracket_low) <= max(math.log(c.ci_high / c.ci_low), be.REFINE_FLOOR)
+    grid_only = be.find_breakeven(parse_rates(grid), *(np.array([excess(r) for r in parse_rates(grid)]) + d
+                                                       for d in (0.0, -half, half)))
+    assert abs(math.log(c.rate / exact)) < abs(math.log(grid_only.rate / exact)) + 1e-12
+
+
+@given(startup=st.floats(30.0, 600.0), restore=st.floats(0.0, 300.0), work=st.floats(300.0, 20000.0),
+       ratio=st.floats(1.5, 8.0), rel=st.floats(0.0, 0.02), points=st.integers(3, 25))
+@settings(max_examples=60, deadline=None)
+def test_refined_root_does_not_depend_on_the_grid(startup, restore, work, ratio, rel, points):
+    """For any renewal curve and any log grid over 0.25-64/h, the refined CI holds the closed-form
+    root, and a deterministic curve (rel 0) gets a bracket of at most ~1% as CI."""
+    args = dict(work_s=work, startup_s=startup, restore_s=restore, notice_s=30.0)
+    exact = renewal_breakeven_rate(spot_per_h=1.0, ondemand_per_h=ratio, **args)
+    excess = _renewal_excess(args, 1.0, ratio)
+    c, _, rounds = _refined(excess, np.geomspace(0.25, 64.0, points), rel * (startup + work) / 3600.0 * ratio)
+    if not 0.25 < exact <= 64.0:
+        return  # outside the grid: bracket expansion's job (tests/test_sweep.py)
+    assert rounds is not None
+    assert c.status == be.FOUND and c.ci_low <= exact <= c.ci_high, (c, exact)
+    if rel == 0.0:
+        assert c.ci_low < c.ci_high <= c.ci_low * math.exp(be.REFINE_FLOOR) * (1 + 1e-12)
+
+
+def test_refinement_proposes_rates_only_inside_gaps_that_hold_a_crossing():
+    """New rates fall strictly inside the gaps where the mean or a band edge crosses zero; none once
+    those gaps are narrower than the CI, and none while the CI is open above."""
+    rates = [1.0, 2.0, 4.0, 8.0, 16.0]
+    mean = np.array([-4.0, -3.0, -1.0, 2.0, 5.0])
+    new = be.refinement_rates(rates, mean, mean - 0.5, mean + 0.5)
+    assert new and all(4.0 < r < 8.0 for r in new)
+    assert be.refinement_rates(rates, mean, mean - 10.0, mean + 0.5) == []  # lower edge never crosses: open CI
+    tight = np.linspace(0.99, 1.01, 5)
+    line = np.log(tight)
+    assert be.refinement_rates(tight, line, line - 1.0, line + 1.0) == []  # wide CI, narrow gaps
+
+
+def test_refined_ci_covers_the_root_of_noisy_convex_curves():
+    """With noise (paired across rates, as the sweep's common random numbers make it), the refined 95%
+    CI covers the true root of a convex curve in at least 90% of 200 independent curves."""
+    rng = np.random.default_rng(5)
+    covered = 0
+    for _ in range(200):
+        root = math.exp(rng.uniform(math.log(2.0), math.log(30.0)))
+        shared = rng.normal(0.0, 1.0, 60)  # one draw per replication, reused at every rate
+
+        def samples(r, shared=shared, root=root):
+            # convex in log(rate): e^(r/root) - e, zero at the root; noise grows with the level
+            return math.exp(r / root) - math.e + (0.5 + 0.2 * r / root) * shared
+
+        rates = list(np.geomspace(0.25, 64.0, 6))
+        for _ in range(be.REFINE_MAX_STEPS):
+            bands = [be.band(samples(r)) for r in rates]
+            new = be.refinement_rates(rates, *zip(*bands))
+            if not new:
+                break
+            rates = sorted(rates + new)
+        c = be.find_breakeven(rates, *zip(*[be.band(samples(r)) for r in rates]))
+        covered += c.status == be.FOUND and c.ci_low <= root <= c.ci_high
+    assert covered >= 180
+
+
+def test_last_rate_below_the_crossing():
+    """Runs stopped early matter below the crossing (where a lower bound could hide it): up to the
+    last rate whose mean is below zero; every rate if none crosses; none if the curve starts above."""
+    rates = [1.0, 2.0, 4.0, 8.0]
+    assert be.last_rate_below(rates, [-3, -1, 2, 4], [-4, -2, 1, 3], [-2, 0, 3, 5]) == 2.0
+    assert be.last_rate_below(rates, [-3, -2, -1, -0.5], [-4] * 4, [0] * 4) == 8.0
+    assert be.last_rate_below(rates, [1, 2, 3, 4], [0] * 4, [5] * 4) == 0.0
 
 
 def test_reports_above_range_with_highest_rate_as_bound():

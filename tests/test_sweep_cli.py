@@ -7,6 +7,7 @@ from matplotlib.image import imread
 
 from spotsim import sweep as sw
 from spotsim.cli import main
+from spotsim.sweep_cli import format_breakeven
 
 SCENARIO = """\
 name: tiny
@@ -100,14 +101,26 @@ def test_sweep_without_vary_writes_the_four_curves(scenario_file, tmp_path):
     (["--rates", " , "], "--rates"),
     (["--rates", "1:64:exp5"], "--rates"),
     (["--rates", "8:2:log5"], "--rates"),
+    (["--rates", "1e-320"], "--rates"),
     (["--strategies", "fixed,yolo"], "--strategies"),
     (["--strategies", ""], "--strategies"),
     (["--patterns", "none"], "--patterns"),
     (["--vary", "vm.boot_s=1,2"], "--vary"),
     (["--vary", "checkpoint.write_s=-3,5"], "--vary"),
+    (["--limit-ratio", "nan"], "--limit-ratio"),
+    (["--limit-ratio", "inf"], "--limit-ratio"),
+    (["--limit-ratio", "1"], "--limit-ratio"),
+    (["--limit-ratio", "abc"], "--limit-ratio"),
+    (["--replications", "0"], "--replications"),
+    (["-n", "100000000"], "--replications"),
+    (["--jobs", "100000"], "--jobs"),
+    (["--refine-steps", "-1"], "--refine-steps"),
+    (["--seed", "x"], "--seed"),
+    (["--no-such-flag"], "--no-such-flag"),
 ])
 def test_bad_flags_give_one_line_naming_the_flag(scenario_file, tmp_path, args, flag):
-    """A refused flag is one line of output that names it, with a non-zero exit and no traceback."""
+    """A refused flag is one line of output that names it, with a non-zero exit, no traceback, and
+    nothing simulated (no runs.csv)."""
     result = CliRunner().invoke(main, ["sweep", str(scenario_file), "--out", str(tmp_path / "o"), *args])
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
@@ -115,6 +128,33 @@ def test_bad_flags_give_one_line_naming_the_flag(scenario_file, tmp_path, args, 
     assert flag in lines[0] and lines[0].startswith("Error:")
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "o" / "runs.csv").exists()
+
+
+def test_unwritable_out_is_one_line_before_simulating(scenario_file, tmp_path):
+    """--out where no folder can be made (below a file) is refused in one line naming --out; nothing runs."""
+    (tmp_path / "file").write_text("keep me")
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), *FAST, "--out", str(tmp_path / "file" / "o")])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --out: cannot write into"), result.output
+    assert "simulating" not in result.output and (tmp_path / "file").read_text() == "keep me"
+
+
+def test_breakeven_table_says_when_a_crossing_is_censored_or_its_bracket_coarse(tmp_path):
+    """The printed table marks a censored crossing as an upper bound and a bracket wider than its CI."""
+    path = tmp_path / "breakeven.csv"
+    path.write_text("strategy,pattern,metric,breakeven_rate_per_h,ci_low,ci_high,status,bracket_low,bracket_high,"
+                    "refinement,censored_runs\n"
+                    "fixed,poisson,cost,12.5,11.0,14.0,found,12.0,13.0,converged,0\n"
+                    "milestone,poisson,cost,1.6,1.5,1.7,censored,1.55,1.65,converged,4\n"
+                    "adaptive,poisson,cost,9.0,6.0,16.0,found,6.0,16.0,step_limit,0\n")
+    text = format_breakeven(path)
+    lines = text.splitlines()
+    assert "12.5 [11, 14]" in lines[1] and "wider" not in lines[1]
+    assert "at most 1.6 [1.5, 1.7]" in lines[2] and "4 run(s)" in lines[2]
+    assert "bracket still wider than the CI" in lines[3]
+    assert lines[-1].startswith("note: 1 bracket(s)")
 
 
 def test_plot_of_a_folder_without_a_sweep_is_one_line(tmp_path):
