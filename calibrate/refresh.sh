@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Re-fit scenarios/calibrated/{cpu,h100}.yaml from the committed campaigns and redo the
-# validations under results/validation/ (three replay levels each). Run after a campaign changes.
-set -eu
+# Regenerate every committed result that commands produce from the committed campaigns:
+#   scenarios/calibrated/{cpu,h100}.yaml                  spotsim calibrate
+#   results/validation/{cpu,h100}{,-speed,-predict}/      spotsim validate, three replay levels
+#   results/validation/breakeven*/, notebooks/breakeven.ipynb   the notebook executed in full
+# Run it after a campaign, the calibration or the simulator changes. The same inputs give the same
+# bytes: fixed seeds, file lists in C-locale order, no timestamps. SKIP_NOTEBOOK=1 leaves out the
+# notebook (its sweeps take minutes). SPOTSIM and PYTHON name the commands to use.
+set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_ALL=C
 SPOTSIM=${SPOTSIM:-.venv/bin/spotsim}
+PYTHON=${PYTHON:-.venv/bin/python}
 declare -A LOGS=([cpu]="results/cpu/*/events.jsonl" [h100]="results/h100/calib-*/events.jsonl")
 for name in cpu h100; do
   logs=$(ls ${LOGS[$name]} 2>/dev/null || true)
@@ -16,3 +23,7 @@ for name in cpu h100; do
       ${2:-} --max-error 100 | tail -n 2
   done
 done
+if [ -z "${SKIP_NOTEBOOK:-}" ]; then
+  rm -rf results/validation/breakeven results/validation/breakeven-study-job
+  $PYTHON notebooks/execute.py notebooks/breakeven.ipynb
+fi
