@@ -182,3 +182,42 @@ def test_committed_campaign_validates_within_targets(name, tmp_path):
         if row["strategy"] in ("fixed", "none", "adaptive"):
             assert row["emergency_match"] == "True", row["run"]
     assert sum(row["emergency_match"] != "True" for row in rows) <= 1
+
+
+def _rows_agree(got: list[dict], committed: list[dict]) -> list[str]:
+    """Cells that differ: numbers beyond the CSV's rounding (0.001), anything else as text."""
+    diffs = []
+    for g, c in zip(got, committed):
+        for k in c:
+            a, b = g.get(k), c[k]
+            try:
+                same = abs(float(a) - float(b)) <= 2e-3 or a == b
+            except (TypeError, ValueError):
+                same = a == b
+            if not same:
+                diffs.append(f"{c.get('run')}.{k}: {a} (committed {b})")
+    if len(got) != len(committed):
+        diffs.append(f"{len(got)} rows (committed {len(committed)})")
+    return diffs
+
+
+@pytest.mark.parametrize("name", ["cpu", "h100"])
+def test_committed_calibration_and_validations_are_what_the_commands_produce(name, tmp_path, monkeypatch):
+    """scenarios/calibrated/NAME.yaml and results/validation/NAME{,-speed,-predict}/validation.csv are what
+    `spotsim calibrate` and `spotsim validate` write today (calibrate/refresh.sh regenerates them)."""
+    monkeypatch.chdir(ROOT)
+    logs = sorted(str(p.relative_to(ROOT)) for p in _campaign_logs(name))  # refresh.sh's C-locale order
+    committed = CALIBRATED / f"{name}.yaml"
+    if not logs or not committed.exists():
+        pytest.skip(f"no committed {name} campaign")
+    out = tmp_path / f"{name}.yaml"
+    assert invoke("calibrate", *logs, "-o", out, "--base", "scenarios/study/base.yaml").exit_code == 0
+    strip = lambda text: [x for x in text.splitlines() if not x.startswith("extends:")]
+    assert strip(out.read_text()) == strip(committed.read_text()), "run calibrate/refresh.sh"
+    for suffix, flags in (("", ()), ("-speed", ("--replay-speed",)), ("-predict", ("--no-replay-startup",))):
+        r = invoke("validate", "--scenario", committed.relative_to(ROOT), *logs, "--out", tmp_path / suffix,
+                   "--max-error", "100", *flags)
+        assert r.exit_code == 0, r.output
+        got = list(csv.DictReader(open(tmp_path / suffix / "validation.csv")))
+        kept = list(csv.DictReader(open(ROOT / "results" / "validation" / f"{name}{suffix}" / "validation.csv")))
+        assert _rows_agree(got, kept) == [], f"results/validation/{name}{suffix} is stale: run calibrate/refresh.sh"
