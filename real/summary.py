@@ -37,7 +37,7 @@ def summarize(run_dir: str | Path) -> dict:
     events = read_events(path / "events.jsonl" if path.is_dir() else path)
     by = lambda name: [e for e in events if e["event"] == name]
     start = next(iter(by("run_start")), {})
-    end = next(iter(by("run_end")), None)
+    end = next(reversed(by("run_end")), None)  # a resumed run logs one per session; the last is the run's
     epochs = by("epoch_end")
     whole = [e["train_s"] for e in epochs if not e.get("split")]
     ckpts = [e for e in by("checkpoint") if e["ok"]]

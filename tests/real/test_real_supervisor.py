@@ -203,4 +203,5 @@ def test_resume_after_the_supervisor_was_stopped(reference, tmp_path):
     assert evts[-1]["event"] == "run_end" and evts[-1]["completed"] is True
     stopped_t = of(evts, "run_end")[0]["t"]
     assert of(evts, "vm_start", lifetime=2)[0]["t"] >= stopped_t  # run time goes on from the stop
+    assert "completed: True" in stdout and "lifetimes: 2" in stdout
     assert_same_weights(reference, final_weights(out))
