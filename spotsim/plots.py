@@ -233,7 +233,7 @@ def curve_figure(sub, bsub, meta, metric, ylabel, combo):
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colour = {st: colours[i % len(colours)] for i, st in enumerate(strategies)}
     slack = float(meta.get("time_slack", 1.0) or 1.0)
-    seen = {"censored": False, "marker": False, "per_strategy_baseline": False, "baseline": False}
+    seen = {"censored": False, "found": False, "per_strategy_baseline": False, "baseline": False}
     all_zero = metric == "lost_h"
     for ax, pattern in zip(axes, patterns):
         levels = baselines(sub, pattern, strategies, metric, slack)
@@ -247,7 +247,9 @@ def curve_figure(sub, bsub, meta, metric, ylabel, combo):
             if st in levels and not shared:
                 ax.axhline(levels[st], color=colour[st], ls="--", lw=1)
                 seen["per_strategy_baseline"] = True
-            seen["marker"] |= _mark_breakeven(ax, bsub, st, pattern, metric, colour[st], levels.get(st))
+            drawn = _mark_breakeven(ax, bsub, st, pattern, metric, colour[st], levels.get(st))
+            if drawn:
+                seen[drawn] = True
         if levels and shared:
             ax.axhline(float(np.mean(list(levels.values()))), color="k", ls="--", lw=1)
             seen["baseline"] = True
@@ -317,9 +319,13 @@ def _legend_extras(metric: str, slack: float, seen: dict) -> list:
         extra.append(Line2D([], [], color="0.4", ls="--", lw=1, label=what[metric] + " (each strategy's own)"))
     if metric == "savings_pct":
         extra.append(Line2D([], [], color="k", ls="--", lw=1, label="break-even (0%)"))
-    if seen["marker"]:
+    kind = "time" if metric == "makespan_h" else "cost"
+    if seen["found"]:
         extra.append(Line2D([], [], color="0.3", marker="o", ms=5, ls="-", lw=0.8,
-                            label=f"{'time' if metric == 'makespan_h' else 'cost'} break-even, 95% CI"))
+                            label=f"{kind} break-even, 95% CI"))
+    if seen.get("censored_breakeven"):
+        extra.append(Line2D([], [], color="0.3", marker="o", ms=5, mfc="white", ls="-", lw=0.8,
+                            label=f"{kind} break-even at most (runs below it stopped early)"))
     if seen["censored"]:
         bound = "an upper" if metric == "savings_pct" else "a lower"
         extra.append(Line2D([], [], color="0.4", ls=":", marker="o", ms=4, mfc="white",
@@ -328,20 +334,25 @@ def _legend_extras(metric: str, slack: float, seen: dict) -> list:
 
 
 def _mark_breakeven(ax, bsub, strategy, pattern, metric, colour, level) -> bool:
-    """The break-even rate of `strategy` with its CI, on that strategy's own on-demand line."""
+    """The break-even rate of `strategy` with its CI, on that strategy's own on-demand line.
+
+    Returns what it drew: "found", "censored_breakeven" (an upper bound: runs below it stopped early; hollow
+    marker) or False."""
     kind = {"cost_usd": "cost", "makespan_h": "time", "savings_pct": "cost"}.get(metric)
     if kind is None or bsub is None or not len(bsub):
         return False
     row = bsub[(bsub["strategy"] == strategy) & (bsub["pattern"] == pattern) & (bsub["metric"] == kind)]
-    if row.empty or row["status"].iloc[0] != "found":
+    status = row["status"].iloc[0] if not row.empty else None
+    if status not in ("found", "censored"):
         return False
     rate = float(row["breakeven_rate_per_h"].iloc[0])
     y = 0.0 if metric == "savings_pct" else level
     if y is None or not math.isfinite(rate):
         return False
     ax.errorbar([rate], [y], xerr=breakeven_xerr(rate, row["ci_low"].iloc[0], row["ci_high"].iloc[0]),
-                fmt="o", color=colour, ms=5, capsize=3, zorder=5)
-    return True
+                fmt="o", color=colour, ms=5, capsize=3, zorder=5,
+                mfc="white" if status == "censored" else colour)
+    return "censored_breakeven" if status == "censored" else "found"
 
 
 def breakeven_xerr(rate: float, low, high):
@@ -360,7 +371,8 @@ def breakeven_xerr(rate: float, low, high):
 # -- maps --------------------------------------------------------------------------
 def map_cells(part: pd.DataFrame, keys, v1, v2) -> tuple[np.ndarray, dict]:
     """One map panel from break-even rows: the grid of found rates (NaN elsewhere) and each
-    other cell's text ('< 1' below the rates swept, '> 64' above, else its status)."""
+    other cell's text ('< 1' below the rates swept, '> 64' above, '<= 3.5' an upper bound where runs
+    stopped early, else its status)."""
     k1, k2 = keys
     grid = np.full((len(v1), len(v2)), np.nan)
     notes = {}
@@ -374,6 +386,8 @@ def map_cells(part: pd.DataFrame, keys, v1, v2) -> tuple[np.ndarray, dict]:
             notes[(a, c)] = f"< {float(r['ci_high']):.3g}"
         elif r["status"] == "above_range":
             notes[(a, c)] = f"> {float(r['ci_low']):.3g}"
+        elif r["status"] == "censored" and np.isfinite(r["breakeven_rate_per_h"]):
+            notes[(a, c)] = f"<= {float(r['breakeven_rate_per_h']):.3g}"
         else:
             notes[(a, c)] = str(r["status"]).replace("_", " ")
     return grid, notes
@@ -419,8 +433,10 @@ def breakeven_map(brk, meta, keys, metric):
         bar = fig.colorbar(im, ax=axes, shrink=0.8, label=f"{metric} break-even (preemptions/h)")
         for axis in (bar.ax.yaxis.set_major_formatter, bar.ax.yaxis.set_minor_formatter):
             axis(FuncFormatter(lambda v, _: f"{v:g}"))
-        if (b["status"] != "found").any():
-            title += "\n(grey: no crossing in the rates swept; < below, > above them)"
+        keys_text = [t for st, t in (("below_range", "< below the rates swept"), ("above_range", "> above them"),
+                                     ("censored", "<= at most: runs below it stopped early")) if (b["status"] == st).any()]
+        if keys_text:
+            title += "\n(grey: no break-even to colour; " + ", ".join(keys_text) + ")"
     else:
         title += "\n" + _no_crossing_text(b, metric)
     fig.suptitle(title, fontsize=9)

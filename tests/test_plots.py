@@ -104,6 +104,23 @@ def test_each_breakeven_marker_sits_on_its_own_strategys_baseline(swept):
     plots.plt.close(fig)
 
 
+def test_a_censored_breakeven_is_a_hollow_marker_with_its_own_legend_entry(swept):
+    """A break-even reported as censored (an upper bound: runs below it stopped early) is drawn hollow,
+    and the legend says it is an upper bound; a found one is filled."""
+    summary, _, meta = plots.load(swept)
+    rows = [{"strategy": st, "pattern": "poisson", "metric": "cost", "breakeven_rate_per_h": 5.0,
+             "ci_low": 4.0, "ci_high": 6.0, "status": status}
+            for st, status in (("fixed", "found"), ("milestone", "censored"))]
+    fig = plots.curve_figure(summary, pd.DataFrame(rows), meta, "cost_usd", "y", {})
+    markers = {ln.get_color(): ln.get_markerfacecolor() for ln in fig.axes[0].lines
+               if ln.get_marker() == "o" and list(ln.get_xdata()) == [5.0]}
+    assert markers[_strategy_colour(meta, "milestone")] == "white"
+    assert markers[_strategy_colour(meta, "fixed")] == _strategy_colour(meta, "fixed")
+    texts = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert any("at most" in t for t in texts) and any(t == "cost break-even, 95% CI" for t in texts)
+    plots.plt.close(fig)
+
+
 @pytest.mark.parametrize("rate", [5.556282866785161, 1.0, 34.09975567444176])
 def test_breakeven_ci_bound_a_float_step_off_gives_a_non_negative_bar(rate):
     """A CI bound one float step on the wrong side of the rate gives a zero, not negative, error bar."""
@@ -172,17 +189,19 @@ def test_map_with_no_crossing_says_so_instead_of_a_colour_bar():
 
 
 def test_map_cells_say_which_side_of_the_range():
-    """Cells without a crossing show '< lowest' or '> highest' rate swept; found cells hold the rate."""
+    """Cells without a crossing show '< lowest' or '> highest' rate swept, a censored one '<= its bound';
+    found cells hold the rate."""
     part = pd.DataFrame([
         {"a": 1, "b": 1, "status": "found", "breakeven_rate_per_h": 7.5, "ci_low": 7, "ci_high": 8},
         {"a": 1, "b": 2, "status": "below_range", "breakeven_rate_per_h": math.nan, "ci_low": math.nan,
          "ci_high": 0.25},
         {"a": 2, "b": 1, "status": "above_range", "breakeven_rate_per_h": math.nan, "ci_low": 64.0,
          "ci_high": math.nan},
+        {"a": 2, "b": 2, "status": "censored", "breakeven_rate_per_h": 3.5, "ci_low": 3.0, "ci_high": 4.0},
     ])
     grid, notes = plots.map_cells(part, ("a", "b"), [1, 2], [1, 2])
     assert grid[0, 0] == 7.5 and np.isnan(grid[0, 1]) and np.isnan(grid[1, 0]) and np.isnan(grid[1, 1])
-    assert notes == {(0, 1): "< 0.25", (1, 0): "> 64"}
+    assert notes == {(0, 1): "< 0.25", (1, 0): "> 64", (1, 1): "<= 3.5"}
 
 
 def _one_line_error(out):
