@@ -1,7 +1,9 @@
 """Time the default sweep (3 strategies x 3 patterns x 20 rates x 200 replications,
-with break-even finding and bracket expansion) at --jobs 1 and --jobs 2.
+with break-even finding, bracket expansion, re-simulation of runs stopped early
+below a crossing, and bracket refinement) at --jobs 1 and --jobs 2.
 
     .venv/bin/python benchmarks/bench_sweep.py [--replications N] [--jobs 1,2] [--scenario PATH]
+                                               [--refine-steps K]
 
 Prints wall time, runs/s and the speed-up, and checks that runs.csv is
 byte-identical across worker counts. No figures are drawn (they are timed
@@ -40,9 +42,11 @@ def main() -> None:
     ap.add_argument("--replications", type=int, default=sw.DEFAULT_REPLICATIONS)
     ap.add_argument("--rates", default=sw.DEFAULT_RATES)
     ap.add_argument("--jobs", default="1,2", help="comma list of worker counts")
+    ap.add_argument("--refine-steps", type=int, default=sw.be.REFINE_MAX_STEPS,
+                    help="refinement rounds (0: the grid alone, as before refinement existed)")
     args = ap.parse_args()
     spec = sw.SweepSpec(load_scenario([args.scenario]), tuple(sw.parse_rates(args.rates)),
-                        replications=args.replications)
+                        replications=args.replications, refine_steps=args.refine_steps)
     print(f"default sweep: {len(spec.grid())} cells x {spec.replications} replications, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     walls, files = {}, {}
@@ -56,7 +60,8 @@ def main() -> None:
             files[jobs] = (out / "runs.csv").read_bytes()
             print(f"--jobs {jobs}: {wall:6.1f} s wall, {outcome.runs} runs ({outcome.runs / wall:,.0f} runs/s), "
                   f"{cpu:.1f} CPU-s in all processes ({outcome.runs / cpu:,.0f} runs per CPU-s), "
-                  f"expanded rates {outcome.expanded_rates or 'none'}")
+                  f"expanded rates {outcome.expanded_rates or 'none'}, {outcome.refined_cells} refinement cells "
+                  f"in {outcome.refine_rounds} round(s), {outcome.resimulated_runs} runs re-simulated")
     if len(walls) > 1:
         j = sorted(walls)
         print(f"speed-up --jobs {j[0]} -> --jobs {j[-1]}: {walls[j[0]] / walls[j[-1]]:.2f}x")

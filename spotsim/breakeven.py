@@ -19,6 +19,10 @@ Method (documented in the README too):
   the interval found by inverting the pointwise test at each rate, *widened
   to hold the whole bracket*: between two simulated rates nothing is known,
   so a deterministic curve (a zero-width band) gets the bracket as its CI;
+  and widened to at least REFINE_FLOOR (1%) on each side of the point: with
+  regular preemptions the excess is a staircase (one more preemption every
+  ~0.5% in rate at the L4 job's break-even) that can cross zero several times
+  within a percent, so no crossing is claimed more precisely than that;
 - interpolation is exact only for a curve linear in log(rate). The excess is
   convex (set-up time grows like e^(rate x set-up)), so a chord across a wide
   gap lands below the root. `refinement_rates` therefore asks for rates inside
@@ -56,7 +60,7 @@ REFINE_MAX_STEPS = 8
 """Refinement rounds at most; a curve still too coarse after them is reported as such."""
 REFINE_FLOOR = math.log(1.01)
 """A gap narrower than 1% in rate counts as narrow even when the band has no width
-(deterministic curves): the CI is then that bracket."""
+(deterministic curves), and no CI is narrower than 1% on each side of its point."""
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,8 @@ def find_breakeven(rates, mean, lo, hi) -> Crossing:
     log_r, mid, up, down = found
     below, above = float(r[mid.index - 1]), float(r[mid.index])
     # The upper edge is >= the mean, so it crosses first: `up` is never None here.
-    low = min(math.exp(up.x), below)
-    high = max(math.exp(down.x), above) if down is not None else math.nan
+    low = min(math.exp(up.x), below, math.exp(mid.x - REFINE_FLOOR))
+    high = max(math.exp(down.x), above, math.exp(mid.x + REFINE_FLOOR)) if down is not None else math.nan
     return Crossing(math.exp(mid.x), low, high, FOUND, below, above)
 
 

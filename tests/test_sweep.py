@@ -288,7 +288,9 @@ def test_a_larger_limit_leaves_finished_runs_unchanged():
         short, long = simulate(s, (1, rep), limit_ratio=3.0), simulate(s, (1, rep), limit_ratio=1000.0)
         if short.finished:
             finished += 1
-            assert short == long
+            a, b = short.metrics(), long.metrics()
+            assert a.keys() == b.keys()
+            assert all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a), (a, b)
         else:
             stopped += 1
             assert long.makespan_h >= short.makespan_h
@@ -371,13 +373,15 @@ def test_poisson_breakeven_holds_the_closed_form_at_both_grids(two_grids):
 
 
 def test_regular_breakeven_ci_is_a_narrow_bracket_at_both_grids(two_grids):
-    """Regular preemptions make runs deterministic: the CI is the final bracket (never a point), at
-    most ~1% wide after refinement, and the two grids' brackets hold each other's point."""
+    """Regular preemptions make runs deterministic: the CI holds the final bracket (at most ~1% wide
+    after refinement) and 1% on each side of the point, never a point, and each grid's CI holds the
+    other's point."""
     rows = [b.loc[("regular", "cost")] for b in two_grids.values()]
     for b in rows:
         assert b["status"] == "found" and b["refinement"] == "converged"
-        assert (b["ci_low"], b["ci_high"]) == (b["bracket_low"], b["bracket_high"])
-        assert b["ci_low"] < b["breakeven_rate_per_h"] <= b["ci_high"] <= b["ci_low"] * 1.0101
+        assert b["bracket_high"] <= b["bracket_low"] * 1.0101
+        assert b["ci_low"] <= b["bracket_low"] < b["breakeven_rate_per_h"] <= b["bracket_high"] <= b["ci_high"]
+        assert b["ci_low"] * 1.0199 < b["ci_high"] <= b["ci_low"] * 1.031
     a, c = rows
     assert c["ci_low"] <= a["breakeven_rate_per_h"] <= c["ci_high"]
     assert a["ci_low"] <= c["breakeven_rate_per_h"] <= a["ci_high"]
