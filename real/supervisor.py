@@ -211,7 +211,7 @@ class Supervisor:
             up = time.monotonic() - spawn
             if (not when_paused and up >= uptime) or (when_paused and _paused(log_path)):
                 preempted = True
-                killed = self._preempt(lifetime, up)
+                killed = self._preempt(lifetime, spawn, up)
                 break
             time.sleep(self.poll_s)
         code = child.wait()
@@ -229,9 +229,11 @@ class Supervisor:
         self._follow(lifetime, log_path)
         return LifetimeEnd(code, preempted, killed)
 
-    def _preempt(self, lifetime: int, uptime: float) -> bool:
+    def _preempt(self, lifetime: int, spawn: float, uptime: float) -> bool:
+        """Send the notice (dated when the uptime was found up); SIGKILL after the grace window."""
         child = self.child
-        self.log.emit("preempt_notice", lifetime=lifetime, direction="sent", uptime_s=round(uptime, 6))
+        self.log.emit("preempt_notice", at=spawn + uptime, lifetime=lifetime, direction="sent",
+                      uptime_s=round(uptime, 6))
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=self.grace_s)

@@ -13,8 +13,13 @@ from real.runconfig import RunConfig
 pytestmark = pytest.mark.real
 
 
+TINY = ["--model", "resnet18", "--max-samples", "32", "--batch-size", "16", "--device", "cpu", "--threads", "1",
+        "--restart-delay", "0", "--max-lifetimes", "2"]
+"""Should a refusal go missing, the run it lets through is tiny and bounded, not hours of training."""
+
+
 def run(*args):
-    return CliRunner().invoke(main, ["run", "--epochs", "1", *args])
+    return CliRunner().invoke(main, ["run", "--epochs", "1", *TINY, *args])
 
 
 def assert_clear(result, *needles):
