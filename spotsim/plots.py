@@ -433,8 +433,9 @@ def breakeven_map(brk, meta, keys, metric):
         bar = fig.colorbar(im, ax=axes, shrink=0.8, label=f"{metric} break-even (preemptions/h)")
         for axis in (bar.ax.yaxis.set_major_formatter, bar.ax.yaxis.set_minor_formatter):
             axis(FuncFormatter(lambda v, _: f"{v:g}"))
-        keys_text = [t for st, t in (("below_range", "< below the rates swept"), ("above_range", "> above them"),
-                                     ("censored", "<= at most: runs below it stopped early")) if (b["status"] == st).any()]
+        symbols = (("below_range", "< below the rates swept"), ("above_range", "> above them"),
+                   ("censored", "<= at most: runs below it stopped early"))
+        keys_text = [t for st, t in symbols if (b["status"] == st).any()]
         if keys_text:
             title += "\n(grey: no break-even to colour; " + ", ".join(keys_text) + ")"
     else:
