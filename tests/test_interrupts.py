@@ -167,6 +167,10 @@ def test_trace_errors_are_clear(tmp_path):
     csv.write_text("0,add,node1\n10,explode,node1\n")
     with pytest.raises(TraceError, match="e.csv:2"):
         load_trace(csv)
+    instant = tmp_path / "instant.csv"
+    instant.write_text("5000,add,node1\n5000,add,node2\n")
+    with pytest.raises(TraceError, match="spans no time"):
+        TraceReplay.from_file(instant)
 
 
 def test_build_pattern_from_scenario():

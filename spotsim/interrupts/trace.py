@@ -67,6 +67,8 @@ class TraceReplay(InterruptPattern):
     name = "trace"
 
     def __post_init__(self):
+        if not self.series.end_s > 0:
+            raise TraceError(f"{self.series.source}: the trace spans no time (all its events at one moment)")
         if not any(c >= self.min_nodes for c in self.series.counts):
             raise TraceError(f"{self.series.source}: capacity is never available "
                              f"(never {self.min_nodes} live instance(s))")
