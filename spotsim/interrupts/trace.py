@@ -34,7 +34,7 @@ from .base import InterruptPattern, Preemption
 from .trace_io import CountSeries, load_trace
 
 
-class Lifetime(NamedTuple):
+class TraceLifetime(NamedTuple):
     """One replayed VM lifetime, times in trace seconds since the submission."""
 
     grant_at: float
@@ -153,13 +153,13 @@ class TraceReplay(InterruptPattern):
             return c, j, True
         return (c + 1, 0, False) if j == len(g) - 1 else (c, j + 1, False)
 
-    def replay(self, offset_s: float = 0.0) -> Iterator[Lifetime]:
+    def replay(self, offset_s: float = 0.0) -> Iterator[TraceLifetime]:
         """The lifetimes met by a job submitted `offset_s` seconds into the trace, endlessly."""
         period = self.series.end_s
         pos = float(offset_s) % period
         if not self._cycle.kills:  # a constant count, with capacity: never preempted
             while True:
-                yield Lifetime(0.0, math.inf, math.inf, math.inf, 0.0, 0.0)
+                yield TraceLifetime(0.0, math.inf, math.inf, math.inf, 0.0, 0.0)
         g, k, n = self._cycle.grants, self._cycle.kills, len(self._cycle.grants)
         c, j, inside = self._locate(pos)
         grant = pos if inside else c * period + g[j]
@@ -173,7 +173,7 @@ class TraceReplay(InterruptPattern):
             if off > next_grant:  # the window outlasts the outage: capacity is taken where the VM is off
                 c, j, inside = self._locate(off)
                 next_grant = off if inside else c * period + g[j]
-            yield Lifetime(grant - pos, notice - pos, off - pos,
+            yield TraceLifetime(grant - pos, notice - pos, off - pos,
                            max(kill - grant - self.notice_s, 0.0) / self.scale, next_grant - off, before)
             grant, before = next_grant, 0.0
 
