@@ -20,6 +20,7 @@ from spotsim.config import Scenario
 from spotsim.errors import SpotsimError
 from spotsim.events import EventLog
 from spotsim.interrupts.replay import Replay
+from spotsim.measured import MeasuredRun
 from spotsim.model import simulate
 
 from .runs import CalibrationError, Measured, Run, measure, read_records, startup_s
@@ -181,10 +182,11 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     if run.source == "sim" and run.start.get("seed") is not None:
         seed = tuple(run.start["seed"]) if isinstance(run.start["seed"], list) else run.start["seed"]
     log = EventLog(keep=True)
-    pattern = Replay(measured.uptimes_s, measured.waits_s, replayed_startups(run) if replay_startup else (),
-                     replayed_epochs(run, s.job.epoch_s) if replay_speed else (),
-                     replayed_accuracies(run) if replay_speed else ())
-    result = simulate(s, seed, events=log, pattern=pattern)
+    pattern = Replay(measured.uptimes_s, measured.waits_s)
+    own = MeasuredRun(epoch_times_s=replayed_epochs(run, s.job.epoch_s) if replay_speed else (),
+                      val_accs=replayed_accuracies(run) if replay_speed else (),
+                      startups_s=replayed_startups(run) if replay_startup else ())
+    result = simulate(s, seed, events=log, pattern=pattern, measured=own)
     sim_run = read_records(log.records, f"simulated {run.label}")
     simulated = measure(sim_run, s.vm.notice_s, s.billing, epoch_len_s=s.job.epoch_s + s.job.eval_s)
     return Comparison(run, s, measured, simulated, result.finished)

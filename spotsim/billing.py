@@ -19,3 +19,19 @@ def lifetime_billed_s(duration_s: float, billing, preempted: bool) -> float:
     if preempted and duration_s < billing.free_if_preempted_within_s:
         return 0.0
     return billed_seconds(duration_s, billing.minimum_s, billing.increment_s)
+
+
+def preempted_lifetime_billed_s(off_s: float, kill_s: float, billing) -> float:
+    """Billed seconds of a preempted lifetime whose VM went off `off_s` after its grant.
+
+    A VM that shuts itself down inside the notice window (`off_s` < `kill_s`,
+    the end of the window) stops paying then (GCP bills until TERMINATED, AWS
+    per second until termination; ../shared/FACTS.md "Cloud metadata notices"); unless
+    letting the cloud kill it at `kill_s` costs less (AWS bills nothing for an
+    instance that EC2 interrupts in its first hour), which a careful job does.
+    A VM the kill powered off has `off_s` = `kill_s`.
+    """
+    killed = lifetime_billed_s(kill_s, billing, preempted=True)
+    if off_s >= kill_s:
+        return killed
+    return min(lifetime_billed_s(off_s, billing, preempted=False), killed)

@@ -25,11 +25,13 @@ STRATEGY_NAMES = ("none", "fixed", "adaptive", "milestone", "young_daly")
 PATTERN_NAMES = ("none", "regular", "poisson", "bursty", "weibull", "trace")
 WAIT_KINDS = ("none", "fixed", "exponential", "trace")
 MAX_RATE_PER_H = 36000.0  # one preemption every 0.1 s of uptime: beyond any use
+MAX_EPOCHS = 1_000_000  # per-epoch times and accuracies are held in memory (~100 bytes an epoch)
+ON_NOTICE = ("save_and_exit", "train_then_save")
 
 
-def _spec(kind: str, *, lo=None, hi=None, lo_open=False, choices=None, optional=False, doc=""):
+def _spec(kind: str, *, lo=None, hi=None, lo_open=False, choices=None, optional=False, doc="", hi_why=""):
     return {"kind": kind, "lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices,
-            "optional": optional, "doc": doc}
+            "optional": optional, "doc": doc, "hi_why": hi_why}
 
 
 def key(default, kind, **spec):
@@ -41,7 +43,9 @@ def key(default, kind, **spec):
 
 @dataclass(frozen=True)
 class Job:
-    epochs: int = key(100, "int", lo=1, doc="epochs to train")
+    epochs: int = key(100, "int", lo=1, hi=MAX_EPOCHS, doc="epochs to train",
+                      hi_why="the simulator holds each epoch's time and accuracy in memory; "
+                             "describe a longer job as fewer, longer epochs")
     epoch_s: float = key(38.0, "seconds", lo=0, lo_open=True,
                          doc="seconds per training epoch (study: ~38 s, FACTS.md)")
     epoch_jitter: float = key(0.0, "number", lo=0, hi=5, doc="coefficient of variation of the epoch time")
@@ -62,6 +66,13 @@ class Checkpoint:
                                           "(default write_s; real mode's --write-s)")
     restore_s: float = key(5.0, "seconds", lo=0, doc="seconds to load a checkpoint when a VM starts")
     emergency: bool = key(True, "bool", doc="save when the preemption notice arrives")
+    on_notice: str = key("save_and_exit", "choice", choices=ON_NOTICE,
+                         doc="what the job does with the notice window: save_and_exit (save at once, then "
+                             "shut the VM down, so billing stops) or train_then_save (train on and save just "
+                             "in time to be durable before the kill). Default save_and_exit: it gives the save "
+                             "the whole window (emergency saves are best effort, FACTS.md) and stops billing "
+                             "early; train_then_save gains up to a window of training per preemption but bets "
+                             "on the save time to the second")
     emergency_write_s: float | None = key(None, "seconds", lo=0, optional=True,
                                           doc="seconds the emergency save takes (default write_s)")
     prior_mtbf_s: float = key(3600.0, "seconds", lo=0, lo_open=True, doc="adaptive: MTBF before any preemption")
@@ -377,7 +388,8 @@ def _check_value(dotted: str, value, spec: dict, source):
         rel = ">" if spec["lo_open"] else ">="
         raise ScenarioError(dotted, given, f"must be {unit} {rel} {lo:g}", source)
     if hi is not None and value > hi:
-        raise ScenarioError(dotted, given, f"must be {unit} <= {hi:g}", source)
+        why = f" ({spec['hi_why']})" if spec.get("hi_why") else ""
+        raise ScenarioError(dotted, given, f"must be {unit} <= {hi:g}{why}", source)
     return value
 
 

@@ -42,8 +42,11 @@ EVENTS: dict[str, tuple[str, ...]] = {
   epochs), seconds (write time); optional bytes, stall_s (seconds training was blocked).
 - preempt_notice: direction "sent" (injector/preempter) or "received" (trainer);
   optional uptime_s (grant to notice).
-- kill: the VM powers off / the trainer is SIGKILLed at the end of the notice window.
-- process_exit: code (exit status); optional reason.
+- kill: the end of the notice window: the VM powers off / the trainer is SIGKILLed; optional
+  shutdown_t: the VM had shut itself down earlier (the job exited after its emergency save),
+  and billing stopped then (billing.preempted_lifetime_billed_s).
+- process_exit: code (exit status: 0 the job exited, 137 killed); optional reason, lost_s
+  (work lost, seconds).
 - capacity_back: wait_s, the time capacity stayed away.
 - run_end: epochs_done; optional totals (makespan_s, billed_s, ...).
 """

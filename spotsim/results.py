@@ -42,35 +42,35 @@ class RunResult:
     lost_per_preemption_h: tuple = field(default=())
 
     @classmethod
-    def from_job(cls, job, od_makespan_s: float, od_billed_s: float) -> "RunResult":
-        s = job.s
-        cost = job.billed / 3600.0 * s.prices.spot_per_h
+    def from_totals(cls, s, t, epochs_done: int, final_accuracy: float, od_makespan_s: float,
+                    od_billed_s: float) -> "RunResult":
+        """The result of a run of scenario `s` with totals `t` (totals.Totals) and its on-demand baseline."""
+        cost = t.billed_s / 3600.0 * s.prices.spot_per_h
         od_cost = od_billed_s / 3600.0 * s.prices.ondemand_per_h
-        final_acc = job.acc[job.state.epoch - 1] if job.state.epoch > 0 else s.accuracy.a_0
         return cls(
-            makespan_h=job.end_time / 3600.0,
-            billed_h=job.billed / 3600.0,
+            makespan_h=t.makespan_s / 3600.0,
+            billed_h=t.billed_s / 3600.0,
             cost_usd=cost,
             ondemand_cost_usd=od_cost,
             ondemand_makespan_h=od_makespan_s / 3600.0,
             savings_pct=100.0 * (1.0 - cost / od_cost) if od_cost > 0 else 0.0,
-            time_ratio=job.end_time / od_makespan_s if od_makespan_s > 0 else math.nan,
-            preemptions=job.n["preemptions"],
-            checkpoints=job.n["checkpoints"],
-            checkpoints_failed=job.n["checkpoints_failed"],
-            emergency_ok=job.n["emergency_ok"],
-            emergency_failed=job.n["emergency_failed"],
-            checkpoint_h=job.t["checkpoint"] / 3600.0,
-            lost_h=sum(job.lost) / 3600.0,
-            restart_h=(job.t["startup"] + job.t["restore"] + job.t["aborted_eval"]) / 3600.0,
-            wait_h=job.t["wait"] / 3600.0,
-            notice_idle_h=job.t["notice_idle"] / 3600.0,
-            epochs_done=job.state.epoch,
-            final_accuracy=float(final_acc),
-            finished=job.finished,
-            work_h=job.work / 3600.0,
-            startup_h=job.first_startup / 3600.0,
-            lost_per_preemption_h=tuple(x / 3600.0 for x in job.lost),
+            time_ratio=t.makespan_s / od_makespan_s if od_makespan_s > 0 else math.nan,
+            preemptions=t.preemptions,
+            checkpoints=t.checkpoints,
+            checkpoints_failed=t.checkpoints_failed,
+            emergency_ok=t.emergency_ok,
+            emergency_failed=t.emergency_failed,
+            checkpoint_h=t.checkpoint_s / 3600.0,
+            lost_h=sum(t.lost_s) / 3600.0,
+            restart_h=t.restart_s / 3600.0,
+            wait_h=t.wait_s / 3600.0,
+            notice_idle_h=t.notice_idle_s / 3600.0,
+            epochs_done=epochs_done,
+            final_accuracy=float(final_accuracy),
+            finished=t.finished,
+            work_h=t.work_s / 3600.0,
+            startup_h=t.first_startup_s / 3600.0,
+            lost_per_preemption_h=tuple(x / 3600.0 for x in t.lost_s),
         )
 
     def metrics(self) -> dict:

@@ -1,15 +1,17 @@
-"""Seeded random streams: one independent generator per source of randomness.
+"""Seeded random streams: one independent generator per purpose.
 
 A run's seed (an int, or a tuple such as (cell_seed, replication)) and a
 stream name are hashed (BLAKE2b) into that stream's own seed, so that drawing
-more of one stream (say, capacity waits) never shifts another (preemption
-times): strategies compared at one seed see the same preemptions (common
-random numbers). The job's draws (epoch times, accuracy noise) and the
-preemptions share one numpy Generator (creating one costs as much as a
-hundred draws): the job draws a fixed number of values, set by the scenario
-alone, before the first preemption is drawn, so preemption times still do
-not depend on the strategy. The notice and capacity streams draw a few
-scalars per preemption and use Python's `random.Random`, cheaper to create.
+more or less of one stream never shifts another: strategies compared at one
+seed see the same preemptions, the same delivered notices and the same step
+positions (common random numbers hold by construction).
+
+Purposes: the job's noise (epoch times, accuracy noise), the interrupts
+(preemption times, a trace's random start), notice delivery (does the notice
+reach the job), the notice step (how much of the step in flight remains) and
+capacity waits. The two numpy streams cost ~13 us each to create, so every
+stream is created on first use; the scalar streams use Python's
+`random.Random`, cheaper to create.
 """
 from __future__ import annotations
 
@@ -29,32 +31,45 @@ def stream_seed(seed, name: str) -> int:
 class RunStreams:
     """The random streams of one run, each created on first use (creation is not free)."""
 
-    __slots__ = ("seed", "_draws", "_notice", "_capacity")
+    __slots__ = ("seed", "_job", "_interrupts", "_delivery", "_step", "_capacity")
 
     def __init__(self, seed):
         self.seed = seed
-        self._draws = self._notice = self._capacity = None
+        self._job = self._interrupts = self._delivery = self._step = self._capacity = None
 
     @property
     def job(self) -> np.random.Generator:
-        """Epoch times and accuracy noise: drawn first, a number fixed by the scenario."""
-        if self._draws is None:
-            self._draws = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "draws")))
-        return self._draws
+        """Epoch times and accuracy noise."""
+        if self._job is None:
+            # "draws": the name this stream had when it also served the interrupts, so that
+            # epoch times and accuracies of a seed stay what they were.
+            self._job = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "draws")))
+        return self._job
 
     @property
     def interrupts(self) -> np.random.Generator:
-        """Preemptions (and a trace's random offset): drawn after the job's draws."""
-        return self.job
+        """Preemption times (and a trace's random start)."""
+        if self._interrupts is None:
+            self._interrupts = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "interrupts")))
+        return self._interrupts
 
     @property
-    def notice(self) -> random.Random:
-        if self._notice is None:
-            self._notice = random.Random(stream_seed(self.seed, "notice"))
-        return self._notice
+    def notice_delivery(self) -> random.Random:
+        """Whether each notice reaches the job: one draw per preemption."""
+        if self._delivery is None:
+            self._delivery = random.Random(stream_seed(self.seed, "notice_delivery"))
+        return self._delivery
+
+    @property
+    def notice_step(self) -> random.Random:
+        """Where in its step each notice finds the job: one draw per preemption."""
+        if self._step is None:
+            self._step = random.Random(stream_seed(self.seed, "notice_step"))
+        return self._step
 
     @property
     def capacity(self) -> random.Random:
+        """Random capacity waits."""
         if self._capacity is None:
             self._capacity = random.Random(stream_seed(self.seed, "capacity"))
         return self._capacity

@@ -89,3 +89,17 @@ def test_unwritable_events_path(tmp_path):
         assert r.exit_code == 1 and "--events" in r.output
     finally:
         target.chmod(0o700)
+
+
+def test_an_epoch_count_beyond_memory_is_refused_in_one_line():
+    """job.epochs far past any real job (it would fill memory) is refused up front, saying why."""
+    r = invoke("run", DEFAULT, "--set", "job.epochs=100000000")
+    assert r.exit_code != 0 and len(r.output.strip().splitlines()) == 1
+    assert "job.epochs" in r.output and "memory" in r.output
+
+
+def test_a_job_too_long_to_ever_end_is_refused_in_one_line():
+    """An epoch of 1e9 s would need billions of VM lifetimes: refused up front, naming the keys to change."""
+    r = invoke("run", DEFAULT, "--set", "job.epoch_s=1e9")
+    assert r.exit_code != 0 and len(r.output.strip().splitlines()) == 1
+    assert "job.epoch_s" in r.output and "interrupts.rate_per_h" in r.output

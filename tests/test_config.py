@@ -36,6 +36,8 @@ BROKEN = [
     ("job:\n  epochs: 10\n   eval_s: 3\n", "scenario", "line 3"),
     ("- a\n- b\n", "scenario", "mapping"),
     ("accuracy:\n  a_0: 0.9\n  a_max: 0.5\n", "accuracy.a_0", "a_max"),
+    ("checkpoint:\n  on_notice: pray\n", "checkpoint.on_notice", "save_and_exit, train_then_save"),
+    ("job:\n  epochs: 100000000\n", "job.epochs", "memory"),
 ]
 
 

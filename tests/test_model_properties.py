@@ -143,12 +143,12 @@ def test_fixed_interval_bounds_lost_work_per_preemption(pattern, data):
 @given(data=st.data())
 def test_planning_granularity_does_not_change_results(strategy, pattern, data):
     """Chunk size and the planning horizon are speed-ups only: results are identical without them."""
-    import spotsim.model as model
+    import spotsim.lifetime as lifetime
     s, seed = data.draw(scenarios(strategy, pattern))
     fast = simulate(s, seed)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(model, "CHUNK_EPOCHS", 1)
-        m.setattr(model.Job, "use_horizon", False)
+        m.setattr(lifetime, "CHUNK_EPOCHS", 1)
+        m.setattr(lifetime, "USE_HORIZON", False)
         slow = simulate(s, seed)
     a, b = fast.as_dict(), slow.as_dict()
     assert a.pop("lost_per_preemption_h") == pytest.approx(b.pop("lost_per_preemption_h"), abs=1e-9)
@@ -169,9 +169,11 @@ def test_free_first_hour_billing_still_ends_hopeless_runs():
 @given(data=st.data())
 def test_quick_ondemand_baseline_equals_planned_one(strategy, data):
     """For epoch-end strategies the on-demand baseline without phase planning equals the planned one."""
-    from spotsim.model import Job, _epoch_saves_only_makespan
+    from spotsim.baseline import epoch_saves_only_s, planned_s
+    from spotsim.job import Job
+    from spotsim.rng import RunStreams
+    from spotsim.strategies import build_strategy
     s, seed = data.draw(scenarios(strategy, "none"))
-    job = Job(s, seed)
+    job = Job(s, RunStreams(seed), build_strategy(s.checkpoint, 0.0))
     assume(job.strategy.interval_s(job.state) is None)  # fixed every_s is time-based: always planned
-    ch = job.plan(job.epochs)
-    assert _epoch_saves_only_makespan(job) == pytest.approx(ch.ends[-1], rel=1e-12, abs=1e-9)
+    assert epoch_saves_only_s(job) == pytest.approx(planned_s(job), rel=1e-12, abs=1e-9)

@@ -29,6 +29,9 @@ class InterruptPattern:
     """Base class: subclasses set `name` and implement `uptimes` and `mean_interval_s`."""
 
     name: ClassVar[str] = ""
+    replaces_capacity_waits: ClassVar[bool] = False
+    """Whether the waits this pattern yields replace the scenario's capacity model (a replayed
+    run's measured waits); other patterns' waits count only with capacity.wait "trace"."""
 
     @property
     def mean_interval_s(self) -> float:

@@ -1,0 +1,232 @@
+"""The simulated job: its epochs, its checkpoint strategy, and the progress it holds.
+
+Progress is the strategy's `TrainingState` plus the training seconds done in
+the current epoch (`into`); the durable point is the newest completed
+checkpoint. Accuracy is a function of the epoch (the job's own draws, or a
+measured run's), so the last and best accuracies follow from the epoch alone.
+"""
+from __future__ import annotations
+
+import copy
+from itertools import accumulate
+from typing import NamedTuple
+
+import numpy as np
+
+from .accuracy import accuracy_curve
+from .config import Scenario
+from .events import EventLog
+from .measured import MeasuredRun
+from .plan import EVAL, SAVE, TRAIN, Stretch, plan_stretch
+from .rng import RunStreams
+from .strategies import CheckpointStrategy, TrainingState
+from .totals import Totals
+
+
+class Durable(NamedTuple):
+    """The position of the newest completed checkpoint."""
+
+    epoch: int
+    into: float
+
+
+class Job:
+    """Mutable state of one simulated run's job (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, streams: RunStreams, strategy: CheckpointStrategy,
+                 events: EventLog | None = None, measured: MeasuredRun | None = None):
+        s = scenario
+        self.s = s
+        self.events = events
+        self.strategy = strategy
+        self.epochs = s.job.epochs
+        self.train_s, self.acc = job_draws(s, streams, measured)
+        self._best: list | None = None
+        self.eval_s = s.job.eval_s
+        self.write_s = s.checkpoint.write_s
+        self.state = TrainingState()  # no write measured yet: strategies use their prior
+        self.into = 0.0
+        self.durable: Durable | None = None
+        self.work_at_durable = 0.0
+        self.totals = Totals()
+        self._notice: tuple | None = None  # a notice not yet logged: (t, fields)
+        self._held: list = []              # events after that notice, logged once it is
+
+    def fresh(self) -> "Job":
+        """A job with the same draws and strategy at its start, logging nothing (for the baseline)."""
+        twin = copy.copy(self)
+        twin.events = None
+        twin.state = TrainingState()
+        twin.into, twin.durable, twin.work_at_durable = 0.0, None, 0.0
+        twin.totals = Totals()
+        twin._notice, twin._held = None, []
+        return twin
+
+    # -- what follows from the epoch -------------------------------------------
+    def best_before(self, epoch: int) -> float | None:
+        """The best validation accuracy of the epochs before `epoch` (None for epoch 0)."""
+        if self._best is None:
+            self._best = [None, *accumulate(self.acc, max)]
+        return self._best[epoch]
+
+    def last_acc(self, epoch: int) -> float | None:
+        return self.acc[epoch - 1] if epoch > 0 else None
+
+    def position(self, epoch: int, into: float) -> float:
+        """Progress in epochs: completed epochs plus the trained share of the next one."""
+        if epoch >= self.epochs:
+            return float(epoch)
+        return epoch + into / self.train_s[epoch]
+
+    @property
+    def work(self) -> float:
+        return self.totals.work_s
+
+    @property
+    def unsaved_s(self) -> float:
+        """Work since the last durable checkpoint: what a kill now would lose."""
+        return self.totals.work_s - self.work_at_durable
+
+    # -- moving the state ------------------------------------------------------
+    def plan(self, max_epochs: int, horizon_s: float) -> Stretch:
+        return plan_stretch(self, max_epochs, horizon_s)
+
+    def apply(self, epoch: int, into: float, since: float) -> None:
+        st = self.state
+        st.epoch, st.train_s_since_checkpoint, st.last_val_acc = epoch, since, self.last_acc(epoch)
+        self.into = into
+
+    def commit(self, stretch: Stretch, upto: int) -> None:
+        """Take phases [0, upto) of a stretch as done; log them; move the durable point."""
+        if upto == 0:
+            return
+        phases = stretch.phases
+        last = phases[upto - 1]
+        if self.events is not None:
+            self._log_phases(stretch, upto)
+        totals = self.totals
+        for i in range(upto - 1, -1, -1):  # the newest completed save becomes durable
+            p = phases[i]
+            if p.kind == SAVE:
+                self.durable = Durable(p.epoch, p.into)
+                self.work_at_durable = totals.work_s + p.work
+                self.state.record_checkpoint("periodic", self.write_s)
+                break
+        totals.work_s += last.work
+        totals.checkpoint_s += last.saves * self.write_s
+        totals.checkpoints += last.saves
+        self.apply(last.epoch, last.into, last.since)
+
+    def periodic_save_done(self, epoch: int, into: float) -> None:
+        """A periodic write cut by a notice ended before the kill: its position is durable."""
+        self.apply(epoch, into, 0.0)
+        self.durable = Durable(epoch, into)
+        self.work_at_durable = self.totals.work_s
+        self.totals.checkpoints += 1
+        self.state.record_checkpoint("periodic", self.write_s)
+
+    def emergency_save_done(self, seconds: float) -> None:
+        """An emergency save ended before the kill: the progress held is durable."""
+        self.durable = Durable(self.state.epoch, self.into)
+        self.work_at_durable = self.totals.work_s
+        self.totals.emergency_ok += 1
+        self.state.record_checkpoint("emergency", seconds)
+
+    def train_partial(self, seconds: float) -> None:
+        """Training in flight at a cut (plus the step it finishes) is held in memory."""
+        st = self.state
+        seconds = min(seconds, self.train_s[st.epoch] - self.into)
+        self.into += seconds
+        st.train_s_since_checkpoint += seconds
+        self.totals.work_s += seconds
+
+    def lose_unsaved(self) -> float:
+        """The VM is gone: what was not durable is lost. Returns the seconds lost."""
+        lost = self.unsaved_s
+        self.totals.lost_s.append(lost)
+        self.work_at_durable = self.totals.work_s
+        return lost
+
+    def restart_from_scratch(self) -> None:
+        """No checkpoint survives: the job starts again at epoch 0, no save measured."""
+        self.apply(0, 0.0, 0.0)
+        self.state.checkpoint_write_s = 0.0
+        self.work_at_durable = self.totals.work_s
+
+    def restore(self) -> None:
+        self.apply(self.durable.epoch, self.durable.into, 0.0)
+        self.work_at_durable = self.totals.work_s
+
+    # -- events ------------------------------------------------------------------
+    def emit(self, event: str, t: float, **fields) -> None:
+        """Log an event; events after a notice not yet logged wait for it (the log stays in time order)."""
+        if self.events is None:
+            return
+        if self._notice is not None and t > self._notice[0]:
+            self._held.append((event, t, fields))
+            return
+        self.events.emit(event, t, **fields)
+
+    def hold_notice(self, t: float, lifetime: int, uptime_s: float, delivered: bool) -> None:
+        """A notice at `t` that the log shows only if it ends the lifetime (see release_notice)."""
+        if self.events is not None:
+            self._notice = (t, dict(lifetime=lifetime, uptime_s=uptime_s, delivered=delivered))
+
+    def release_notice(self, logged: bool) -> None:
+        """Log the held notice (`logged`) or drop it (the job finished first), then the events held after it."""
+        if self._notice is None:
+            return
+        t, f = self._notice
+        self._notice = None
+        if logged:
+            self.events.emit("preempt_notice", t, lifetime=f["lifetime"], direction="sent", uptime_s=f["uptime_s"])
+            if f["delivered"]:
+                self.events.emit("preempt_notice", t, lifetime=f["lifetime"], direction="received")
+        held, self._held = self._held, []
+        for event, te, fields in held:
+            self.events.emit(event, te, **fields)
+
+    def _log_phases(self, stretch: Stretch, upto: int) -> None:
+        prev_work = 0.0
+        train = 0.0
+        for i in range(upto):
+            p = stretch.phases[i]
+            end = stretch.start + stretch.ends[i]
+            if p.kind == TRAIN:
+                train += p.work - prev_work
+            elif p.kind == EVAL:
+                self.emit("epoch_end", end, epoch=p.epoch, train_s=train, eval_s=self.eval_s,
+                          val_acc=self.acc[p.epoch - 1])
+                train = 0.0
+            else:
+                self.emit("checkpoint", end, kind="periodic", ok=True, epoch=self.position(p.epoch, p.into),
+                          seconds=self.write_s, stall_s=self.write_s)
+            prev_work = p.work
+
+
+def job_draws(s: Scenario, streams: RunStreams, measured: MeasuredRun | None = None):
+    """(epoch training seconds, validation accuracies): a measured run's own, else drawn.
+
+    Only the job stream is drawn from, and only when the scenario has noise.
+    """
+    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+    rng = streams.job if noisy else None
+    train_s = epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng)
+    acc = accuracy_curve(s.job.epochs, s.accuracy.a_max, s.accuracy.a_0, s.accuracy.tau_epochs,
+                         s.accuracy.noise_sd, rng).tolist()
+    if measured is not None:
+        train_s = measured.epoch_times(s.job.epochs) or train_s
+        acc = measured.accuracies(s.job.epochs) or acc
+    return train_s, acc
+
+
+def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> list[float]:
+    """Training seconds of each epoch: fixed, or gamma with the given coefficient of variation.
+
+    Epoch e takes the same time whenever it is (re)run within a replication, so
+    strategies compared at one replication see common random numbers.
+    """
+    if cv <= 0:
+        return [mean_s] * epochs
+    shape = 1.0 / (cv * cv)
+    return rng.gamma(shape, mean_s / shape, size=epochs).tolist()

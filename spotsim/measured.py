@@ -1,0 +1,40 @@
+"""What a measured run brings to its replay: its own epoch times, accuracies and start-ups.
+
+Calibration replays a real (or simulated) run through the simulator; the run's
+own measurements replace the scenario's values for the job and for its
+on-demand baseline alike, so that a replay without preemptions takes exactly
+its baseline's time. The preemptions themselves (uptimes, waits) are an
+interrupt pattern (`interrupts.replay.Replay`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    epoch_times_s: tuple[float, ...] = ()
+    """Training seconds of each epoch, in order (empty: the scenario's epoch_s and jitter)."""
+    val_accs: tuple[float, ...] = ()
+    """Validation accuracy after each epoch, in order (empty: the scenario's accuracy curve)."""
+    startups_s: tuple[float | None, ...] = ()
+    """Start-up of each lifetime, grant to training code (None or missing: the scenario's vm.startup_s)."""
+
+    def __post_init__(self):
+        if (any(not (x >= 0) for x in self.epoch_times_s)
+                or any(x is not None and not (x >= 0) for x in self.startups_s)):
+            raise ValueError("measured epoch times and start-ups must be >= 0")
+
+    def epoch_times(self, epochs: int) -> list[float] | None:
+        """The measured epoch times if there is one per epoch, else None."""
+        return list(self.epoch_times_s) if len(self.epoch_times_s) == epochs else None
+
+    def accuracies(self, epochs: int) -> list[float] | None:
+        """The measured accuracies if there is one per epoch, else None."""
+        return list(self.val_accs) if len(self.val_accs) == epochs else None
+
+    def startup_of(self, lifetime: int, default: float) -> float:
+        """The measured start-up of `lifetime` (counted from 1), else `default`."""
+        if 0 < lifetime <= len(self.startups_s) and self.startups_s[lifetime - 1] is not None:
+            return self.startups_s[lifetime - 1]
+        return default

@@ -1,0 +1,165 @@
+"""The preemption notice: when it stops the job, and what the job does in its window.
+
+A preemption comes as a notice at `at` and a kill at `kill_at` = `at` +
+vm.notice_s. Whether the notice reaches the job (vm.notice_reliability) and
+how much of the step in flight remains are drawn once per preemption from
+their own streams, whatever the notice finds, so every strategy sees the same
+notices. The job stops its work for the preemption at the *cut*:
+
+- a notice that is not delivered: the job never heard it; it trains and saves
+  on until the kill, which is the cut (nothing can start there);
+- `checkpoint.on_notice: save_and_exit`: the cut is the notice: the job
+  finishes its step (if it will save), saves, and the VM shuts itself down;
+- `train_then_save`: the job keeps training and the cut is the last step end
+  from which the emergency save still ends by the kill (if none, the notice);
+  without emergency saving it trains on until the kill.
+
+At the cut (`stop_at_cut`): training in flight is kept in memory; validation
+in flight is abandoned (redone after the resume); a periodic write in flight
+goes on, durable if it ends by the kill, else one failed periodic save that
+holds the job until the kill. Then the emergency save, if the job heard the
+notice, saves on notice, is free before the kill and holds progress the last
+durable checkpoint lacks: durable if it ends by the kill, else cut off (a save
+that could never start is not counted). A job that heard the notice and is
+done before the kill (saved, or nothing to save) exits and its VM shuts down;
+billing stops then (billing.preempted_lifetime_billed_s). Whatever is not
+durable at the kill is lost.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import NamedTuple
+
+from .plan import EVAL, TRAIN, Stretch
+
+
+
+class Notice(NamedTuple):
+    """One lifetime's preemption as the job meets it (seconds since the run started)."""
+
+    at: float
+    """The notice."""
+    kill_at: float
+    """The end of the window: the cloud powers the VM off."""
+    cut_at: float
+    """When the job stops its work for the preemption."""
+    delivered: bool
+    finish_step_s: float
+    """Seconds the step in flight at the cut still needs before a save can start."""
+    uptime_s: float
+    """Grant to notice."""
+    window_s: float
+    """Cut to kill (computed once, not as a difference of clock readings)."""
+
+
+def draw_notice(scenario, streams, grant: float, uptime_s: float) -> Notice:
+    """The notice of a lifetime granted at `grant` with `uptime_s` to its notice.
+
+    Draws exactly one delivery value (when 0 < vm.notice_reliability < 1) and one
+    step position (when job.step_s > 0), so that every strategy sees the same draws.
+    """
+    s = scenario
+    window, step = s.vm.notice_s, s.job.step_s
+    r = s.vm.notice_reliability
+    delivered = r >= 1.0 or (r > 0.0 and streams.notice_delivery.random() < r)
+    step_left = step * streams.notice_step.random() if step > 0 else 0.0
+    at = grant + uptime_s
+    kill = at + window
+    if not delivered:
+        return Notice(at, kill, kill, False, 0.0, uptime_s, 0.0)
+    if s.checkpoint.on_notice == "train_then_save":
+        if not s.checkpoint.emergency:
+            return Notice(at, kill, kill, True, 0.0, uptime_s, 0.0)
+        save = s.checkpoint.emergency_s
+        spare = window - save - step_left  # training time the window leaves
+        if spare >= 0:
+            steps = math.floor(spare / step) * step if step > 0 else spare
+            # The window left at the cut is the save plus what the steps leave (never less than the save).
+            return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps))
+    return Notice(at, kill, at, True, step_left, uptime_s, window)
+
+
+class Exit(NamedTuple):
+    """How a lifetime's job ended at a preemption."""
+
+    off_at: float
+    """When the VM went off: the job's own shutdown, or the kill."""
+    kill_at: float
+    """The end of the notice window."""
+    killed: bool
+    """The kill ended the job (it was still busy, or never heard the notice)."""
+    lost_s: float
+
+
+def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifetime: int) -> Exit:
+    """Account for what the cut at `now` finds in flight and for the emergency save (module docstring)."""
+    s = job.s
+    totals = job.totals
+    window = notice.window_s
+    kill_at = now + window
+    saving = notice.delivered and s.checkpoint.emergency
+    used = 0.0           # seconds after the cut spent finishing a step or writing
+    write_done = False   # a periodic write in flight ended before the kill
+    cut_off = False      # the kill came while the job was still busy
+    saved = False        # an emergency save ended before the kill
+    phase = None
+    if stretch is not None:
+        x = now - stretch.start
+        upto = bisect_right(stretch.ends, x)
+        job.commit(stretch, upto)
+        if upto < len(stretch.ends):
+            phase = stretch.phases[upto]
+            elapsed = x - (stretch.ends[upto - 1] if upto else 0.0)
+    job.release_notice(logged=True)
+    if phase is not None:
+        if phase.kind == TRAIN:
+            step = min(notice.finish_step_s, stretch.ends[upto] - x) if saving else 0.0
+            if step > window:  # the kill comes before the step ends
+                step, cut_off = window, True
+            job.train_partial(elapsed + step)
+            used = step
+        elif phase.kind == EVAL:
+            totals.aborted_eval_s += elapsed
+        else:
+            left = job.write_s - elapsed
+            position = job.position(phase.epoch, phase.into)
+            if left <= window:
+                totals.checkpoint_s += job.write_s
+                job.periodic_save_done(phase.epoch, phase.into)
+                job.emit("checkpoint", now + left, kind="periodic", ok=True, epoch=position,
+                         seconds=job.write_s, stall_s=job.write_s)
+                used = left
+                write_done = True
+            else:
+                totals.checkpoint_s += elapsed + window
+                totals.checkpoints_failed += 1
+                job.emit("checkpoint", kill_at, kind="periodic", ok=False, epoch=position,
+                         seconds=elapsed + window, stall_s=elapsed + window)
+                used = window
+                cut_off = True
+    ew = s.checkpoint.emergency_s
+    fits = used + ew <= window
+    if saving and not cut_off and not write_done and (fits or used < window) and job.unsaved_s > 1e-12:
+        position = job.position(job.state.epoch, job.into)
+        if fits:
+            totals.checkpoint_s += ew
+            job.emergency_save_done(ew)
+            job.emit("checkpoint", now + used + ew, kind="emergency", ok=True, epoch=position,
+                     seconds=ew, stall_s=ew)
+            used += ew
+            saved = True
+        else:
+            spent = window - used
+            totals.emergency_failed += 1
+            totals.checkpoint_s += spent
+            job.emit("checkpoint", kill_at, kind="emergency", ok=False, epoch=position,
+                     seconds=spent, stall_s=spent)
+            used = window
+            cut_off = True
+    killed = not notice.delivered or cut_off or (window <= 0 and not saved)
+    off_at = kill_at if killed else now + used
+    totals.notice_idle_s += kill_at - off_at
+    lost = job.lose_unsaved()
+    job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
+    return Exit(off_at, kill_at, killed, lost)
