@@ -24,7 +24,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotsim.billing import lifetime_billed_s
+from spotsim.billing import lifetime_billed_s, preempted_lifetime_billed_s
 from spotsim.config import Billing
 from spotsim.errors import SpotsimError
 from spotsim.events import LoggedEvent, iter_events
@@ -286,7 +286,9 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
     at `epoch_len_s` per epoch (default: the log's mean whole epoch, training plus
     validation); simulated logs give the seconds lost directly
     (process_exit.lost_s), which are turned into epochs the same way. Billing is
-    the simulator's rule, `spotsim.billing.lifetime_billed_s`.
+    the simulator's rule (`spotsim.billing`): a preempted lifetime's VM is off at
+    the end of its window, or earlier where the job exited inside the window
+    (it saved, or had nothing to save, and shut its VM down).
     """
     if run.end is None:
         raise CalibrationError(f"{run.path}:{run.line}: the run has no run_end (cut off): it cannot be measured")
@@ -306,8 +308,9 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
             gap = (nxt - float(lt.sent["t"])) if nxt is not None else window_s
             waits.append(max(0.0, gap - window_s))
             stretch += max(0.0, window_s - gap)
-            billed += lifetime_billed_s(up + window_s, billing, preempted=True)
-            vm += up + window_s
+            off = _off_after_grant(lt, up + window_s)
+            billed += preempted_lifetime_billed_s(off, up + window_s, billing)
+            vm += off
             replayed += up + window_s + waits[-1]
             le, ls = _lost(lt, lost_by_lifetime, epoch_len)
             lost_epochs += le
@@ -327,6 +330,17 @@ def measure(run: Run, window_s: float, billing: Billing, epoch_len_s: float | No
         emergency_failed=sum(1 for c in ck if c["kind"] == "emergency" and not c["ok"]),
         epochs_done=done, lost_epochs=lost_epochs, lost_s=lost_s,
         uptimes_s=tuple(uptimes), waits_s=tuple(waits), replayed_s=replayed)
+
+
+def _off_after_grant(lt: Lifetime, kill_s: float) -> float:
+    """Seconds from a preempted lifetime's grant to its VM going off: the kill at `kill_s` (the
+    window's end), or earlier where the job exited inside the window (the simulator logs that as
+    the kill's shutdown_t; real mode as the trainer's process_exit)."""
+    if lt.kill is not None and lt.kill.get("shutdown_t") is not None:
+        return min(kill_s, float(lt.kill["shutdown_t"]) - lt.start)
+    if lt.exit is not None and (lt.kill is None or float(lt.exit["t"]) < float(lt.kill["t"])):
+        return min(kill_s, float(lt.exit["t"]) - lt.start)
+    return kill_s
 
 
 def _lost(lt: Lifetime, lost_by_lifetime: dict[int, float], epoch_len: float) -> tuple[float, float]:

@@ -3,6 +3,7 @@ calibration's `measure` and `real summary` count lost work with calibrate/lost_w
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -72,21 +73,36 @@ def test_a_notice_in_start_up_loses_nothing_in_both(tmp_path):
 
 
 def test_measure_bills_with_the_simulators_rule(monkeypatch):
-    """`measure` bills each lifetime through spotsim.billing.lifetime_billed_s (no copy of the rule):
-    a preempted lifetime shorter than AWS's free window is billed 0, the others by the minimum and
-    increment."""
+    """`measure` bills through spotsim.billing (no copy of the rule): each preempted lifetime by
+    preempted_lifetime_billed_s, the last by lifetime_billed_s."""
     assert calibrate.runs.lifetime_billed_s is spotsim.billing.lifetime_billed_s
+    assert calibrate.runs.preempted_lifetime_billed_s is spotsim.billing.preempted_lifetime_billed_s
     assert not hasattr(calibrate.runs, "billed_lifetime")
     run = read_runs(ROOT / "results" / "cpu" / "fixed-poisson" / "events.jsonl")[0]
-    aws = Billing(minimum_s=60.0, increment_s=1.0, free_if_preempted_within_s=3600.0)
     calls = []
+    monkeypatch.setattr(calibrate.runs, "preempted_lifetime_billed_s",
+                        lambda off, kill, billing: calls.append("preempted") or 0.0)
+    monkeypatch.setattr(calibrate.runs, "lifetime_billed_s",
+                        lambda d, billing, preempted: calls.append(("done", preempted)) or 0.0)
+    measure(run, 30.0, BILLING)
+    assert calls == ["preempted" if lt.preempted else ("done", False) for lt in run.lifetimes]
 
-    def spy(duration_s, billing, preempted):
-        calls.append(preempted)
-        return spotsim.billing.lifetime_billed_s(duration_s, billing, preempted)
 
-    monkeypatch.setattr(calibrate.runs, "lifetime_billed_s", spy)
-    m = measure(run, 30.0, aws)
-    assert calls == [lt.preempted for lt in run.lifetimes]
-    last = run.lifetimes[-1]
-    assert m.billed_s == pytest.approx(max(60.0, float(last.exit["t"]) - last.start))
+@pytest.mark.parametrize("name", ["fixed-poisson", "fixed-poisson-noemergency", "none-regular"])
+def test_a_vm_is_billed_until_its_job_exits_inside_the_window(name):
+    """Per-second billing without a minimum: a preempted lifetime is billed from its grant to the
+    trainer's exit when the job exited inside the notice window (it saved, or had nothing to save,
+    and shut its VM down), else to the window's end; the last lifetime to its exit."""
+    run = read_runs(ROOT / "results" / "cpu" / name / "events.jsonl")[0]
+    window = 30.0
+    per_second = Billing(minimum_s=0.0, increment_s=1.0, free_if_preempted_within_s=0.0)
+    expected = 0.0
+    for lt in run.lifetimes:
+        if lt.preempted:
+            kill = float(lt.sent["t"]) - lt.start + window
+            off = min(kill, float(lt.exit["t"]) - lt.start) if lt.exit is not None else kill
+        else:
+            off = float(lt.exit["t"]) - lt.start
+        expected += math.ceil(off)
+    assert any(lt.preempted and lt.exit is not None for lt in run.lifetimes)
+    assert measure(run, window, per_second).billed_s == pytest.approx(expected)
