@@ -67,15 +67,15 @@ def expected_time_to_complete(duration_s: float, mtbf_s: float, restart_s: float
 # -- the renewal expectation of a Spot run (emergency saves that always fit) ---
 def renewal_expected_makespan(work_s: float, startup_s: float, restore_s: float, notice_s: float,
                               rate_per_h: float) -> float:
-    """Expected makespan (= billed seconds) of a Spot run under the renewal model.
+    """Expected makespan of a Spot run under the renewal model (billed seconds: renewal_expected_billed).
 
     Assumptions, matching the simulator's rules in that case (model.py): Poisson
     preemptions at `rate_per_h` per hour of VM uptime (rate l per second below),
     strategy `none`, emergency saves always delivered and always fitting in the
     notice window, no capacity wait, step_s = 0 and eval_s = 0 (so `work_s` is
     epochs x epoch_s and training in flight is kept to the second), and
-    continuous billing (minimum_s = increment_s = 0, nothing free), so billed
-    time equals makespan.
+    continuous billing (minimum_s = increment_s = 0, nothing free); the next
+    lifetime is granted when the window ends, whatever the job did in it.
 
     Derivation. A lifetime is granted, pays a set-up of length d (start-up S,
     plus restore R once a checkpoint exists), then trains until the job ends or
@@ -114,22 +114,50 @@ def renewal_expected_makespan(work_s: float, startup_s: float, restore_s: float,
     return setup(startup_s) + work + lam * work * (notice_s + setup(startup_s + restore_s))
 
 
+def renewal_expected_billed(work_s: float, startup_s: float, restore_s: float, notice_s: float,
+                            rate_per_h: float, save_s: float | None = None) -> float:
+    """Expected billed seconds under the renewal model (see renewal_expected_makespan).
+
+    `save_s` None: the VM is billed until each window ends, so billed time is the
+    makespan. `save_s` given (checkpoint.on_notice save_and_exit, the simulator's
+    default; the emergency save takes `save_s` seconds): a notice in training
+    bills the save, then the VM shuts itself down; a notice in a set-up finds
+    nothing to save and bills nothing of its window. That is the makespan with
+    each window N replaced by `save_s` after training and by 0 after a set-up:
+    (e^(l S) - 1)/l + W + l W [save_s + (e^(l (S+R)) - 1)/l].
+    """
+    if save_s is None:
+        return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate_per_h)
+    lam = rate_per_h / 3600.0
+    work = float(work_s)
+    if lam <= 0:
+        return startup_s + work
+
+    def setup(d: float) -> float:
+        x = lam * d
+        return math.inf if x > 700.0 else math.expm1(x) / lam
+
+    return setup(startup_s) + work + lam * work * (save_s + setup(startup_s + restore_s))
+
+
 def renewal_expected_cost(work_s: float, startup_s: float, restore_s: float, notice_s: float,
-                          rate_per_h: float, spot_per_h: float) -> float:
+                          rate_per_h: float, spot_per_h: float, save_s: float | None = None) -> float:
     """Expected Spot cost ($) under the renewal model: billed time x Spot price.
 
-    See renewal_expected_makespan for the assumptions and the derivation.
+    See renewal_expected_makespan for the assumptions and the derivation, and
+    renewal_expected_billed for `save_s`.
     """
-    return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate_per_h) / 3600.0 * spot_per_h
+    return renewal_expected_billed(work_s, startup_s, restore_s, notice_s, rate_per_h, save_s) / 3600.0 * spot_per_h
 
 
 def renewal_breakeven_rate(work_s: float, startup_s: float, restore_s: float, notice_s: float,
                            spot_per_h: float, ondemand_per_h: float, slack: float = 1.0,
-                           metric: str = "cost", hi_per_h: float = 1e5) -> float:
+                           metric: str = "cost", hi_per_h: float = 1e5, save_s: float | None = None) -> float:
     """The preemption rate (per hour) at which the renewal expectation meets on-demand.
 
     metric "cost": expected Spot cost = on-demand cost, the on-demand run being
-    start-up plus work, billed continuously at `ondemand_per_h`. metric "time":
+    start-up plus work, billed continuously at `ondemand_per_h` (`save_s`: see
+    renewal_expected_billed). metric "time":
     expected Spot makespan = on-demand makespan x `slack`. Both expectations
     increase with the rate, so the root is unique; it is 0 when Spot already
     loses without preemptions and inf when it still wins at `hi_per_h`.
@@ -143,6 +171,8 @@ def renewal_breakeven_rate(work_s: float, startup_s: float, restore_s: float, no
         raise ValueError(f"metric must be 'cost' or 'time', not {metric!r}")
 
     def excess(rate: float) -> float:
+        if metric == "cost":
+            return renewal_expected_billed(work_s, startup_s, restore_s, notice_s, rate, save_s) - target
         return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate) - target
 
     if excess(0.0) >= 0:

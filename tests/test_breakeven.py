@@ -266,7 +266,7 @@ def test_simulated_cost_agrees_with_renewal_closed_form(rate):
     runs = [simulate(s, (7, i)) for i in range(400)]
     assert all(r.finished for r in runs)
     for values, expected in (([r.cost_usd for r in runs], renewal_expected_cost(rate_per_h=rate, spot_per_h=0.3,
-                                                                                 **RENEWAL_ARGS)),
+                                                                                 save_s=5.0, **RENEWAL_ARGS)),
                              ([r.makespan_h * 3600 for r in runs], renewal_expected_makespan(rate_per_h=rate,
                                                                                             **RENEWAL_ARGS))):
         x = np.asarray(values)

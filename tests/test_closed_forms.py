@@ -88,3 +88,21 @@ def test_young_daly_strategy_uses_daly_interval():
     expected_ckpts = math.floor(50 * 100 / tau)
     overhead = makespan - on_demand.vm.startup_s - 50 * (100 + on_demand.job.eval_s)
     assert overhead == pytest.approx(expected_ckpts * 20.0)
+
+
+@pytest.mark.parametrize("rate", [5.0, 40.0])
+def test_save_and_exit_billing_matches_the_renewal_closed_form(rate):
+    """save_and_exit bills each training notice's save only and a set-up notice nothing of its window:
+    the mean simulated billed time matches renewal_expected_billed(save_s) within 3 standard errors,
+    and is below the makespan's expectation by about the windows' idle time."""
+    from spotsim.costs import renewal_expected_billed, renewal_expected_makespan
+    s = scenario("job.epochs=20", "job.epoch_s=30", "job.eval_s=0", "job.step_s=0", "checkpoint.strategy=none",
+                 "checkpoint.write_s=5", "checkpoint.restore_s=10", "vm.startup_s=60", "vm.notice_s=30",
+                 "billing.minimum_s=0", "billing.increment_s=0", "interrupts.pattern=poisson",
+                 f"interrupts.rate_per_h={rate}", "checkpoint.on_notice=save_and_exit")
+    billed = np.array([simulate(s, (5, i)).billed_h * 3600.0 for i in range(600)])
+    args = dict(work_s=600.0, startup_s=60.0, restore_s=10.0, notice_s=30.0, rate_per_h=rate)
+    expected = renewal_expected_billed(save_s=5.0, **args)
+    se = billed.std(ddof=1) / math.sqrt(len(billed))
+    assert abs(billed.mean() - expected) <= Z * se, (billed.mean(), expected, se)
+    assert expected < renewal_expected_makespan(**args)

@@ -92,7 +92,7 @@ def test_rates_are_paired_by_replication():
     for rate in (5.0, 10.0):
         cell = sw.Cell("poisson", 0, rate, "fixed")
         log = EventLog(keep=True)
-        simulate(spec.cell_scenario(cell), spec.seed_of(cell, 2), events=log)
+        simulate(spec.cell_scenario(cell), spec.seed_of(cell, 3), events=log)
         uptimes[rate] = [r["uptime_s"] for r in log.records
                          if r["event"] == "preempt_notice" and r.get("direction") == "sent"]
     assert len(uptimes[10.0]) >= 2
@@ -109,7 +109,7 @@ def test_strategies_see_the_same_preemption_times():
     for strategy in spec.strategies:
         cell = sw.Cell("poisson", 0, 20.0, strategy)
         log = EventLog(keep=True)
-        simulate(spec.cell_scenario(cell), spec.seed_of(cell, 2), events=log)
+        simulate(spec.cell_scenario(cell), spec.seed_of(cell, 3), events=log)
         uptimes[strategy] = [r["uptime_s"] for r in log.records
                              if r["event"] == "preempt_notice" and r.get("direction") == "sent"]
     n = min(len(u) for u in uptimes.values())

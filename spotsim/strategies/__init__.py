@@ -16,7 +16,8 @@ STRATEGIES = {
 def build_strategy(checkpoint, rate_per_h: float = 0.0) -> CheckpointStrategy:
     """The strategy a scenario's `checkpoint` section describes.
 
-    `rate_per_h` is the configured mean preemption rate (young_daly uses it).
+    `rate_per_h` is the mean preemption rate to plan with (young_daly uses it):
+    the configured one, else the pattern's own (model.planning_rate_per_h).
     """
     name = checkpoint.strategy
     if name == "none":

@@ -1,4 +1,8 @@
-"""`young_daly`: Daly's optimal interval from the configured rate and write time."""
+"""`young_daly`: Daly's optimal interval from the planning rate and write time.
+
+The planning rate is the configured interrupts.rate_per_h, else the pattern's
+own mean rate (a trace replayed at its own rate): model.planning_rate_per_h.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
