@@ -17,7 +17,8 @@ notices. The job stops its work for the preemption at the *cut*:
 At the cut (`stop_at_cut`): training in flight is kept in memory; validation
 in flight is abandoned (redone after the resume); a periodic write in flight
 goes on, durable if it ends by the kill, else one failed periodic save that
-holds the job until the kill. Then the emergency save, if the job heard the
+holds the job until the kill (at train_then_save's deadline the job drops it
+instead and saves in time). Then the emergency save, if the job heard the
 notice, saves on notice, is free before the kill and holds progress the last
 durable checkpoint lacks: durable if it ends by the kill, else cut off (a save
 that could never start is not counted). A job that heard the notice and is
@@ -51,6 +52,8 @@ class Notice(NamedTuple):
     """Grant to notice."""
     window_s: float
     """Cut to kill (computed once, not as a difference of clock readings)."""
+    deadline: bool = False
+    """The cut is train_then_save's save deadline (the save fits the window left)."""
 
 
 def draw_notice(scenario, streams, grant: float, uptime_s: float) -> Notice:
@@ -74,9 +77,9 @@ def draw_notice(scenario, streams, grant: float, uptime_s: float) -> Notice:
         save = s.checkpoint.emergency_s
         spare = window - save - step_left  # training time the window leaves
         if spare >= 0:
-            steps = math.floor(spare / step) * step if step > 0 else spare
+            steps = spare - math.fmod(spare, step) if step > 0 else spare  # whole steps
             # The window left at the cut is the save plus what the steps leave (never less than the save).
-            return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps))
+            return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps), True)
     return Notice(at, kill, at, True, step_left, uptime_s, window)
 
 
@@ -131,6 +134,13 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                          seconds=job.write_s, stall_s=job.write_s)
                 used = left
                 write_done = True
+            elif notice.deadline and saving:
+                # train_then_save: the write would outlast the kill; drop it (its file is never
+                # renamed into place) for the emergency save, which fits.
+                totals.checkpoint_s += elapsed
+                totals.checkpoints_failed += 1
+                job.emit("checkpoint", now, kind="periodic", ok=False, epoch=position, seconds=elapsed,
+                         stall_s=elapsed)
             else:
                 totals.checkpoint_s += elapsed + window
                 totals.checkpoints_failed += 1

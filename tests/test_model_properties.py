@@ -29,6 +29,8 @@ def scenarios(draw, strategy, pattern):
         "checkpoint.restore_s": draw(st.floats(0.0, 60.0)),
         "checkpoint.emergency": draw(st.booleans()),
         "checkpoint.emergency_write_s": draw(st.floats(0.0, 60.0)),
+        "checkpoint.on_notice": draw(st.sampled_from(["save_and_exit", "train_then_save"])),
+        "vm.notice_reliability": draw(st.sampled_from([1.0, 1.0, 0.5, 0.0])),
         "interrupts.pattern": pattern,
         "vm.startup_s": draw(st.floats(0.0, 150.0)),
         "vm.notice_s": draw(st.sampled_from([0.0, 30.0, 120.0])),
