@@ -27,8 +27,8 @@ Method (documented in the README too):
   convex (set-up time grows like e^(rate x set-up)), so a chord across a wide
   gap lands below the root. `refinement_rates` therefore asks for rates inside
   each gap that holds a crossing (of the mean or of either band edge) until
-  every such gap is narrower than the statistical CI (or REFINE_FLOOR for a
-  deterministic curve): the chord's error shrinks with the square of the gap,
+  every such gap is narrower than the statistical CI (or 2 x REFINE_FLOOR for
+  a deterministic curve): the chord's error shrinks with the square of the gap,
   so it becomes negligible against the CI, and the answer stops depending on
   the grid;
 - `below_range`: the mean is already >= 0 at the lowest rate (`ci_high` then
@@ -59,8 +59,8 @@ EXPANSION_CAP_PER_H = 1024.0
 REFINE_MAX_STEPS = 8
 """Refinement rounds at most; a curve still too coarse after them is reported as such."""
 REFINE_FLOOR = math.log(1.01)
-"""A gap narrower than 1% in rate counts as narrow even when the band has no width
-(deterministic curves), and no CI is narrower than 1% on each side of its point."""
+"""No CI is narrower than 1% on each side of its point, so a gap narrower than 2% in
+rate counts as narrow even when the band has no width (deterministic curves)."""
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ def refinement_rates(rates, mean, lo, hi, floor: float = REFINE_FLOOR) -> list[f
     """Rates to simulate next so that the crossings of the mean and of both band edges
     each lie in a gap narrower than the CI; [] when they do (or nothing can be refined).
 
-    The CI's log-width w (from the band edges' crossings; `floor` if narrower) sets
-    the target. For each crossing at x in a wider gap [a, b] (log rates), propose
+    The CI's log-width w (from the band edges' crossings; 2 x `floor`, the narrowest
+    CI reported, if narrower) sets the target. For each crossing at x in a wider gap [a, b] (log rates), propose
     x - w/2 and x + w/2 (so a good interpolation is bracketed in one round) and, if
     the gap is wider than 2w (or neither fits in it), its middle (so it at least
     halves, whatever the curve).
@@ -183,7 +183,7 @@ def refinement_rates(rates, mean, lo, hi, floor: float = REFINE_FLOOR) -> list[f
     log_r, mid, up, down = found
     if down is None:
         return []  # the CI is open above: bracket expansion's job, not refinement's
-    tol = max(down.x - up.x, floor)
+    tol = max(down.x - up.x, 2.0 * floor)
     margin = tol / 8.0
     picked: list[float] = []
     for c in (up, mid, down):

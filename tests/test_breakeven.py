@@ -135,7 +135,7 @@ def test_refinement_puts_the_closed_form_root_inside_the_ci_at_any_grid(args, sp
     assert rounds is not None, "refinement did not converge"
     assert c.status == be.FOUND and c.ci_low <= exact <= c.ci_high, (c, exact)
     assert c.ci_low <= c.rate <= c.ci_high
-    assert math.log(c.bracket_high / c.bracket_low) <= max(math.log(c.ci_high / c.ci_low), be.REFINE_FLOOR)
+    assert math.log(c.bracket_high / c.bracket_low) <= max(math.log(c.ci_high / c.ci_low), 2 * be.REFINE_FLOOR)
     grid_only = be.find_breakeven(parse_rates(grid), *(np.array([excess(r) for r in parse_rates(grid)]) + d
                                                        for d in (0.0, -half, half)))
     assert abs(math.log(c.rate / exact)) < abs(math.log(grid_only.rate / exact)) + 1e-12
