@@ -102,6 +102,13 @@ def renewal_expected_makespan(work_s: float, startup_s: float, restore_s: float,
     + l W [N + (e^(l (S+R)) - 1)(1/l + N)], which tends to S + W (the
     on-demand makespan) as l -> 0.
     """
+    return _renewal_sum(work_s, startup_s, restore_s, rate_per_h, after_setup_s=notice_s, after_training_s=notice_s)
+
+
+def _renewal_sum(work_s: float, startup_s: float, restore_s: float, rate_per_h: float,
+                 after_setup_s: float, after_training_s: float) -> float:
+    """(e^(l S) - 1)(1/l + a) + W + l W [b + (e^(l (S+R)) - 1)(1/l + a)]: the renewal sum
+    with `a` seconds counted after a notice in a set-up and `b` after one in training."""
     lam = rate_per_h / 3600.0
     work = float(work_s)
     if lam <= 0:
@@ -109,9 +116,9 @@ def renewal_expected_makespan(work_s: float, startup_s: float, restore_s: float,
 
     def setup(d: float) -> float:
         x = lam * d
-        return math.inf if x > 700.0 else math.expm1(x) * (1.0 / lam + notice_s)
+        return math.inf if x > 700.0 else math.expm1(x) * (1.0 / lam + after_setup_s)
 
-    return setup(startup_s) + work + lam * work * (notice_s + setup(startup_s + restore_s))
+    return setup(startup_s) + work + lam * work * (after_training_s + setup(startup_s + restore_s))
 
 
 def renewal_expected_billed(work_s: float, startup_s: float, restore_s: float, notice_s: float,
@@ -128,16 +135,7 @@ def renewal_expected_billed(work_s: float, startup_s: float, restore_s: float, n
     """
     if save_s is None:
         return renewal_expected_makespan(work_s, startup_s, restore_s, notice_s, rate_per_h)
-    lam = rate_per_h / 3600.0
-    work = float(work_s)
-    if lam <= 0:
-        return startup_s + work
-
-    def setup(d: float) -> float:
-        x = lam * d
-        return math.inf if x > 700.0 else math.expm1(x) / lam
-
-    return setup(startup_s) + work + lam * work * (save_s + setup(startup_s + restore_s))
+    return _renewal_sum(work_s, startup_s, restore_s, rate_per_h, after_setup_s=0.0, after_training_s=save_s)
 
 
 def renewal_expected_cost(work_s: float, startup_s: float, restore_s: float, notice_s: float,
