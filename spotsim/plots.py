@@ -293,6 +293,10 @@ def _axes_style(ax, metric: str, pattern: str) -> None:
     ax.set_xscale("log")
     if metric in ("cost_usd", "makespan_h"):
         ax.set_yscale("log")
+    elif metric == "lost_h":
+        # Lost work spans zero (saves that fit) to thousands of hours (runs re-simulated far past the
+        # early-stop limit): linear below 1 h, logarithmic above, so neither hides the other.
+        ax.set_yscale("symlog", linthresh=1.0)
     ax.set_title(pattern, fontsize=10)
     ax.set_xlabel("preemptions per hour of uptime")
     ax.grid(True, which="major", alpha=0.3)
@@ -304,6 +308,8 @@ def _ticks(ax, metric: str) -> None:
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     if metric in ("cost_usd", "makespan_h"):
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=15))
+        ax.yaxis.set_major_formatter(plain)
+    elif metric == "lost_h":
         ax.yaxis.set_major_formatter(plain)
     ax.xaxis.set_major_formatter(plain)
     for axis in (ax.xaxis, ax.yaxis):
