@@ -75,11 +75,14 @@ def test_undelivered_notice_trains_and_saves_on_until_the_kill():
     assert not any(e["event"] == "preempt_notice" and e["direction"] == "received" for e in records)
 
 
+WINDOW_JOB = ("vm.notice_s=30", "checkpoint.strategy=none", "checkpoint.emergency_write_s=3", "job.epochs=10",
+              "job.epoch_s=200", "billing.minimum_s=0", "billing.increment_s=0", *EXACT)
+"""2,000 s of training, a 3 s emergency save in a 30 s window, continuous billing: the item-4 examples."""
+
+
 def test_save_and_exit_stops_billing_after_the_emergency_save():
     """Item 4: save_and_exit: the VM shuts down after its save; it pays until then, not for the window."""
-    base = ("vm.notice_s=30", "checkpoint.strategy=none", "checkpoint.emergency_write_s=3", "job.epochs=10",
-            "job.epoch_s=200", "billing.minimum_s=0", "billing.increment_s=0", *EXACT)
-    r = simulate(scenario(*base, "checkpoint.on_notice=save_and_exit"), 0, pattern=Replay((1000.0,)))
+    r = simulate(scenario(*WINDOW_JOB, "checkpoint.on_notice=save_and_exit"), 0, pattern=Replay((1000.0,)))
     # Lifetime 1: 1000 s, save to 1003, VM off; the window ends at 1030 (idle 27 s, not billed);
     # lifetime 2 trains the other 1000 s.
     assert r.billed_h * 3600 == pytest.approx(1003.0 + 1000.0)
@@ -89,9 +92,7 @@ def test_save_and_exit_stops_billing_after_the_emergency_save():
 
 def test_train_then_save_keeps_the_window_training():
     """Item 4: train_then_save trains on and saves just in time: the window's training is kept."""
-    base = ("vm.notice_s=30", "checkpoint.strategy=none", "checkpoint.emergency_write_s=3", "job.epochs=10",
-            "job.epoch_s=200", "billing.minimum_s=0", "billing.increment_s=0", *EXACT)
-    r = simulate(scenario(*base, "checkpoint.on_notice=train_then_save"), 0, pattern=Replay((1000.0,)))
+    r = simulate(scenario(*WINDOW_JOB, "checkpoint.on_notice=train_then_save"), 0, pattern=Replay((1000.0,)))
     # The save runs 1027-1030; lifetime 2 (from 1030) trains the remaining 973 s.
     assert r.makespan_h * 3600 == pytest.approx(1030.0 + 973.0)
     assert r.billed_h * 3600 == pytest.approx(1030.0 + 973.0)
