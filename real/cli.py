@@ -208,9 +208,11 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
     if pattern == "trace" and not trace:
         raise click.UsageError("--interrupts trace needs --trace FILE")
     try:
-        pat = build_pattern(Interrupts(pattern=pattern, rate_per_h=rate_per_h or None, trace=trace,
-                                       burst_ratio=burst_ratio, burst_fraction=burst_fraction,
-                                       burst_mean_s=burst_mean_s, weibull_shape=weibull_shape))
+        # A trace's drop is the kill, so its notice comes --grace seconds before it (docs/traces.md);
+        # a trace without --rate keeps its own rate, and --rate 0 means never, as in the simulator.
+        pat = build_pattern(Interrupts(pattern=pattern, rate_per_h=None if rate is None else rate_per_h,
+                                       trace=trace, burst_ratio=burst_ratio, burst_fraction=burst_fraction,
+                                       burst_mean_s=burst_mean_s, weibull_shape=weibull_shape), notice_s=grace)
     except SpotsimError as exc:
         raise click.UsageError(str(exc)) from None
     if device == "cuda":

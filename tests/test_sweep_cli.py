@@ -96,6 +96,16 @@ def test_sweep_without_vary_writes_the_four_curves(scenario_file, tmp_path):
                                                   "makespan_vs_rate") for f in ("png", "pdf")}
 
 
+def test_sweep_without_plots_into_a_used_folder_leaves_no_stale_figures(scenario_file, tmp_path):
+    """--no-plots into a folder of an earlier sweep removes its figures: they would not match the new CSVs."""
+    out = tmp_path / "o"
+    assert CliRunner().invoke(main, ["sweep", str(scenario_file), *FAST, "--out", str(out)]).exit_code == 0
+    assert _figures(out)
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), *FAST, "--no-plots", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _figures(out) == set() and (out / "breakeven.csv").exists()
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--rates", ""], "--rates"),
     (["--rates", " , "], "--rates"),
