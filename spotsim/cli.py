@@ -92,7 +92,7 @@ LABELS = {
     "checkpoints_failed": ("periodic checkpoints cut off", ""), "emergency_ok": ("emergency saves kept", ""),
     "emergency_failed": ("emergency saves lost", ""), "checkpoint_h": ("checkpoint time", "h"),
     "lost_h": ("lost (redone) work", "h"), "restart_h": ("restarts (boot, restore, re-eval)", "h"),
-    "wait_h": ("capacity wait", "h"), "notice_idle_h": ("idle in notice windows", "h"),
+    "wait_h": ("capacity wait", "h"), "notice_idle_h": ("notice window after the job exited", "h"),
     "epochs_done": ("epochs done", ""), "final_accuracy": ("final accuracy", ""),
 }
 
