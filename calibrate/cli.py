@@ -10,7 +10,7 @@ import click
 
 from spotsim.errors import SpotsimError
 
-from .runs import CalibrationError, read_runs
+from .runs import read_runs
 
 
 def _load_runs(paths) -> list:

@@ -1,5 +1,4 @@
 """The JSONL event schema: writing, reading back, and clear errors on bad logs."""
-import json
 
 import pytest
 

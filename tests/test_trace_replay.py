@@ -97,7 +97,6 @@ def test_every_rotation_replays_the_same_lifetimes(trace, notice, rotation, offs
     if n == 0:
         assert math.isinf(base.mean_interval_s) and math.isinf(next(turned.replay(0.0)).uptime_s)
         return
-    period = len(values) * GAP
     a, b = one_cycle(base, offset % len(values) * GAP), one_cycle(turned, 0.0)
     assert len(a) == len(b) == n
     assert sorted(x.uptime_s for x in a) == pytest.approx(sorted(x.uptime_s for x in b))
