@@ -94,23 +94,36 @@ LABELS = {
     "lost_h": ("lost (redone) work", "h"), "restart_h": ("restarts (boot, restore, re-eval)", "h"),
     "wait_h": ("capacity wait", "h"), "notice_idle_h": ("notice window after the job exited", "h"),
     "epochs_done": ("epochs done", ""), "final_accuracy": ("final accuracy", ""),
+    "spot_h": ("billed on Spot", "h"), "ondemand_h": ("billed on on-demand", "h"),
+    "switches": ("switches between markets", ""), "cost_ratio": ("cost / all on-demand", "x"),
+    "met_deadline": ("met the deadline", ""), "deadline_slack_h": ("deadline - makespan", "h"),
 }
+TAILS = ("makespan_h", "cost_usd")
+"""Metrics whose percentiles the table shows (under a deadline the tail is the question)."""
 
 
 def format_summary(s, out: dict, replications: int) -> str:
-    """A readable table of the run's metrics (mean and 95% CI for replications)."""
+    """A readable table of the run's metrics (mean, 95% CI and percentiles for replications)."""
     head = (f"scenario {s.name}: {s.job.epochs} epochs x {s.job.epoch_s:g} s, strategy {s.checkpoint.strategy}, "
             f"{s.interrupts.pattern} preemptions"
             + (f" at {s.interrupts.rate_per_h:g}/h" if s.interrupts.rate_per_h else "")
             + f", {s.cloud or 'custom'} {s.gpu or ''} (Spot ${s.prices.spot_per_h:g}/h, "
               f"on-demand ${s.prices.ondemand_per_h:g}/h)")
+    if s.job.deadline_h is not None or s.policy.name != "spot_only":
+        head += f"\npolicy {s.policy.name}" + (f", deadline {s.job.deadline_h:g} h" if s.job.deadline_h else "")
     lines = [head, f"{replications} replication(s)" + ("" if replications == 1 else ", mean [95% CI]")]
     for k in METRICS:
         label, unit = LABELS[k]
         v = out[k]
+        if v is None:  # not defined here (deadline metrics without a deadline)
+            continue
+        if k == "met_deadline" and isinstance(v, dict):
+            label, unit, v = "share that met the deadline", "", v
         if isinstance(v, dict):
             lo, hi = v["ci95"]
             text = f"{_fmt(v['mean'])} [{_fmt(lo)}, {_fmt(hi)}]"
+            if k in TAILS:
+                text += f"  p5 {_fmt(v['p5'])}, p50 {_fmt(v['p50'])}, p95 {_fmt(v['p95'])}"
         else:
             text = _fmt(v)
         lines.append(f"  {label:<34} {text} {unit}".rstrip())

@@ -27,6 +27,9 @@ WAIT_KINDS = ("none", "fixed", "exponential", "trace")
 MAX_RATE_PER_H = 36000.0  # one preemption every 0.1 s of uptime: beyond any use
 MAX_EPOCHS = 1_000_000  # per-epoch times and accuracies are held in memory (~100 bytes an epoch)
 ON_NOTICE = ("save_and_exit", "train_then_save")
+POLICY_NAMES = ("spot_only", "on_demand", "greedy", "uniform_progress", "omniscient")
+DEADLINE_POLICIES = ("greedy", "uniform_progress", "omniscient")
+"""Policies that need job.deadline_h (spot_only and on_demand only report against one)."""
 
 
 def _spec(kind: str, *, lo=None, hi=None, lo_open=False, choices=None, optional=False, doc="", hi_why=""):
@@ -52,6 +55,9 @@ class Job:
     eval_s: float = key(2.0, "seconds", lo=0, doc="seconds of validation after each epoch (assumed)")
     step_s: float = key(0.1, "seconds", lo=0,
                         doc="one training step; a notice waits for the current step to end")
+    deadline_h: float | None = key(None, "number", lo=0, lo_open=True, optional=True,
+                                   doc="wall-clock hours from submission by which the job must finish "
+                                       "(none: no deadline); at least the job's on-demand makespan")
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,28 @@ class Interrupts:
 
 
 @dataclass(frozen=True)
+class Policy:
+    name: str = key("spot_only", "choice", choices=POLICY_NAMES,
+                    doc="which market each lifetime runs on: spot_only (wait for Spot whatever the deadline), "
+                        "on_demand, greedy (Spot while the slack allows, then on-demand for good), "
+                        "uniform_progress (on-demand while behind the straight line to the deadline), "
+                        "omniscient (the cheapest schedule in hindsight: the floor)")
+    margin_s: float = key(0.0, "seconds", lo=0,
+                          doc="greedy/uniform_progress: slack kept in hand before moving to on-demand")
+    hysteresis_s: float | None = key(None, "seconds", lo=0, optional=True,
+                                     doc="uniform_progress: how far ahead of the line progress must be before "
+                                         "leaving on-demand for Spot (default: one changeover, vm.startup_s + "
+                                         "checkpoint.restore_s)")
+    assume_no_loss: bool = key(False, "bool",
+                               doc="count progress held in memory as safe, as Can't Be Late's policies do "
+                                   "(their simulator never loses work); false: only what a preemption "
+                                   "would keep")
+    tick_s: float | None = key(None, "seconds", lo=1, optional=True,
+                               doc="omniscient: time step of the hindsight optimisation (default: the trace's "
+                                   "tick, else 60 s)")
+
+
+@dataclass(frozen=True)
 class Vm:
     startup_s: float = key(90.0, "seconds", lo=0,
                            doc="grant to training code running; 80-120 s GPU boot (FACTS.md, third-party)")
@@ -150,7 +178,7 @@ class Breakeven:
                             doc="time break-even: Spot makespan = on-demand makespan x slack")
 
 
-SECTIONS = {"job": Job, "checkpoint": Checkpoint, "interrupts": Interrupts, "vm": Vm,
+SECTIONS = {"job": Job, "checkpoint": Checkpoint, "interrupts": Interrupts, "policy": Policy, "vm": Vm,
             "capacity": Capacity, "prices": Prices, "billing": Billing, "accuracy": Accuracy,
             "breakeven": Breakeven}
 TOP_LEVEL = {"name": _spec("str", optional=True), "description": _spec("str", optional=True),
@@ -169,6 +197,7 @@ class Scenario:
     job: Job = field(default_factory=Job)
     checkpoint: Checkpoint = field(default_factory=Checkpoint)
     interrupts: Interrupts = field(default_factory=Interrupts)
+    policy: Policy = field(default_factory=Policy)
     vm: Vm = field(default_factory=Vm)
     capacity: Capacity = field(default_factory=Capacity)
     prices: Prices = field(default_factory=Prices)
@@ -439,6 +468,10 @@ def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complet
     if s.capacity.wait == "trace" and it.pattern != "trace":
         raise ScenarioError("capacity.wait", "trace", "capacity from the trace needs interrupts.pattern: trace",
                             sources.get("capacity.wait"))
+    if s.policy.name in DEADLINE_POLICIES and s.job.deadline_h is None:
+        raise ScenarioError("policy.name", s.policy.name,
+                            f"policy {s.policy.name!r} decides against a deadline: set job.deadline_h (hours from "
+                            f"submission), or use spot_only / on_demand", sources.get("policy.name"))
     if s.accuracy.a_0 > s.accuracy.a_max:
         raise ScenarioError("accuracy.a_0", s.accuracy.a_0,
                             f"must not exceed accuracy.a_max ({s.accuracy.a_max:g})", sources.get("accuracy.a_0"))

@@ -97,24 +97,28 @@ class Job:
         self.into = into
 
     def commit(self, stretch: Stretch, upto: int) -> None:
-        """Take phases [0, upto) of a stretch as done; log them; move the durable point."""
-        if upto == 0:
+        """Take phases [stretch.done, upto) of a stretch as done; log them; move the durable point."""
+        done = stretch.done
+        if upto <= done:
             return
         phases = stretch.phases
         last = phases[upto - 1]
+        base_work, base_saves = (phases[done - 1].work, phases[done - 1].saves) if done else (0.0, 0)
         if self.events is not None:
-            self._log_phases(stretch, upto)
+            self._log_phases(stretch, done, upto)
         totals = self.totals
-        for i in range(upto - 1, -1, -1):  # the newest completed save becomes durable
+        for i in range(upto - 1, done - 1, -1):  # the newest completed save becomes durable
             p = phases[i]
             if p.kind == SAVE:
                 self.durable = Durable(p.epoch, p.into)
-                self.work_at_durable = totals.work_s + p.work
+                self.work_at_durable = totals.work_s + (p.work - base_work)
                 self.state.record_checkpoint("periodic", self.write_s)
                 break
-        totals.work_s += last.work
-        totals.checkpoint_s += last.saves * self.write_s
-        totals.checkpoints += last.saves
+        totals.work_s += last.work - base_work
+        saves = last.saves - base_saves
+        totals.checkpoint_s += saves * self.write_s
+        totals.checkpoints += saves
+        stretch.done = upto
         self.apply(last.epoch, last.into, last.since)
 
     def periodic_save_done(self, epoch: int, into: float) -> None:
@@ -186,10 +190,10 @@ class Job:
         for event, te, fields in held:
             self.events.emit(event, te, **fields)
 
-    def _log_phases(self, stretch: Stretch, upto: int) -> None:
-        prev_work = 0.0
-        train = 0.0
-        for i in range(upto):
+    def _log_phases(self, stretch: Stretch, start: int, upto: int) -> None:
+        prev_work = stretch.phases[start - 1].work if start else 0.0
+        train = stretch.train_logged
+        for i in range(start, upto):
             p = stretch.phases[i]
             end = stretch.start + stretch.ends[i]
             if p.kind == TRAIN:
@@ -202,6 +206,7 @@ class Job:
                 self.emit("checkpoint", end, kind="periodic", ok=True, epoch=self.position(p.epoch, p.into),
                           seconds=self.write_s, stall_s=self.write_s)
             prev_work = p.work
+        stretch.train_logged = train
 
 
 def job_draws(s: Scenario, streams: RunStreams, measured: MeasuredRun | None = None):

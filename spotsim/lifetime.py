@@ -10,18 +10,24 @@ billed) before the next grant.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import NamedTuple
 
 import simpy
 
 from .billing import lifetime_billed_s, preempted_lifetime_billed_s
-from .notice import draw_notice, stop_at_cut
+from .market import SpotMarket
+from .notice import draw_notice, leave_notice, stop_at_cut
+from .policies.base import SPOT, WAIT, Decision, Situation
 
 CHUNK_EPOCHS = 64
 """Epochs planned per stretch at most (a speed-up: results do not depend on it)."""
 USE_HORIZON = True
 """Plan only up to the coming cut (a speed-up: results do not depend on it)."""
 STARTUP, WORK = "startup", "work"
+PREEMPTION, REVIEW = "preemption", "review"
+"""Interrupt causes: the preemption's cut, and a deadline policy's review of a running lifetime."""
+FINISHED, PREEMPTED, LEFT = "finished", "preempted", "left"
 LATE = 2
 """SimPy priority after NORMAL: a cut due at the instant the job's work ends comes after it."""
 
@@ -52,96 +58,193 @@ class Limits(NamedTuple):
 
 
 class SpotRun:
-    """The lifetimes of one job on Spot VMs (the SimPy process is `run`)."""
+    """The lifetimes of one job, on Spot VMs or, as its policy decides, on-demand (the process is `run`).
 
-    def __init__(self, job, pattern, streams, limits: Limits, measured=None):
+    Without a policy (None) the job takes Spot whenever it can be granted: the
+    simulator's model before policies, on its fast path.
+    """
+
+    def __init__(self, job, pattern, streams, limits: Limits, measured=None, policy=None,
+                 deadline_s: float = math.inf, remaining=None):
         self.job = job
         self.s = job.s
         self.pattern = pattern
         self.streams = streams
         self.limits = limits
         self.measured = measured
+        self.policy = policy
+        self.deadline_s = deadline_s
+        self.remaining = remaining
         capacity = self.s.capacity.wait
         self.pattern_waits = pattern.replaces_capacity_waits or capacity == "trace"
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
+        self.market = None
+
+    def new_market(self) -> SpotMarket:
+        return SpotMarket(self.pattern.preemptions(self.streams.interrupts), self._wait_after, self.s.vm.notice_s,
+                          self.pattern_waits)
 
     def run(self, env: simpy.Environment, finished: simpy.Event):
         """Lifetime after lifetime until the epochs are done or the run is hopeless."""
-        job, s, totals = self.job, self.s, self.job.totals
-        startup, restore = s.vm.startup_s, s.checkpoint.restore_s
-        logging = job.events is not None
-        preemptions = self.pattern.preemptions(self.streams.interrupts)
+        market = self.market = self.new_market()
+        policy = self.policy
+        previous = None
         while True:
-            pre = next(preemptions)
-            if self.pattern_waits and pre.wait_before_s > 0:
-                yield from self._wait(env, pre.wait_before_s)
-            grant = env.now
-            totals.lifetimes += 1
-            life = totals.lifetimes
-            job.emit("vm_start", grant, lifetime=life)
-            notice = None
-            token = [True]
-            if math.isfinite(pre.uptime_s):
-                notice = draw_notice(s, self.streams, grant, pre.uptime_s)
-                job.hold_notice(notice.at, life, pre.uptime_s, notice.delivered)
-                _schedule_cut(env, env.active_process, notice.cut_at - grant, token)
-            life_startup = startup if self.measured is None else self.measured.startup_of(life, startup)
-            life_restore = restore if job.durable is not None else 0.0
-            phase, stretch = STARTUP, None
-            try:
-                # Start-up and restore in one wait; a cut inside it is placed by the clock.
-                if life_startup + life_restore > 0:
-                    yield env.timeout(life_startup + life_restore)
-                self._account_startup(life, life_startup)
-                if logging:
-                    job.emit("process_start", grant + life_startup, lifetime=life)
-                if job.durable is None:
-                    job.restart_from_scratch()
+            now = env.now
+            if policy is None:
+                choice = Decision(SPOT) if market.available(now) else Decision(WAIT, math.inf)
+            else:
+                choice = policy.decide(self.situation(now, None))
+            if choice.market == WAIT:
+                wait = market.wait_s(now)
+                if choice.until - now < wait:
+                    yield from self._wait(env, max(choice.until - now, 0.0), back=False)
                 else:
-                    totals.restore_s += life_restore
-                    job.restore()
-                    if logging:
-                        job.emit("resume", env.now, lifetime=life, from_epoch=job.position(*job.durable),
-                                 restore_s=life_restore)
-                phase = WORK
-                horizon_at = notice.cut_at if notice is not None and USE_HORIZON else math.inf
-                while job.state.epoch < job.epochs:
-                    stretch = job.plan(CHUNK_EPOCHS, horizon_at - env.now)
-                    stretch.start = env.now
-                    if stretch.duration_s > 0:
-                        yield env.timeout(stretch.duration_s)
-                    job.commit(stretch, len(stretch.ends))
-                    stretch = None
-            except simpy.Interrupt:
-                token[0] = False
-                totals.preemptions += 1
-                job.state.uptimes_s.append(notice.uptime_s)
-                if phase == STARTUP:
-                    self._cut_in_startup(env.now - grant, life, life_startup, grant)
-                ended = stop_at_cut(job, env.now, notice, stretch, life)
-                if ended.kill_at > env.now:
-                    yield env.timeout(ended.kill_at - env.now)
-                if logging:
-                    extra = {} if ended.killed else {"shutdown_t": ended.off_at}
-                    job.emit("kill", env.now, lifetime=life, **extra)
-                totals.billed_s += preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant,
-                                                               s.billing)
-                if self._over_limit(env.now):
-                    totals.makespan_s = env.now
-                    finished.succeed()
-                    return
-                wait = self._wait_after(pre)
-                if wait > 0:
                     yield from self._wait(env, wait)
                 continue
+            if previous is not None and choice.market != previous:
+                self.job.totals.switches += 1
+            previous = choice.market
+            outcome = yield from self._lifetime(env, choice)
+            if outcome == FINISHED:
+                finished.succeed()
+                return
+            if self._over_limit(env.now):
+                self.job.totals.makespan_s = env.now
+                finished.succeed()
+                return
+
+    def situation(self, now: float, on: str | None) -> Situation:
+        """What the policy sees at `now` (see policies/base.py)."""
+        job, s = self.job, self.s
+        rem = self.remaining.remaining_s
+        durable = rem(*job.durable) if job.durable is not None else rem(0, 0.0)
+        held = rem(job.state.epoch, job.into) if on is not None else durable
+        spot_wait = self.market.wait_s(now)
+        step = s.job.step_s
+        es = s.checkpoint.emergency_s
+        unsaved = job.unsaved_s if on is not None else 0.0
+        leave = step + (es if unsaved > es else 0.0)
+        has_checkpoint = job.durable is not None or (on is not None and unsaved > es)
+        restart = s.vm.startup_s + (s.checkpoint.restore_s if has_checkpoint else 0.0)
+        sure = s.checkpoint.emergency and s.vm.notice_reliability >= 1.0 and step + es <= s.vm.notice_s
+        return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held, restart, leave,
+                         s.vm.notice_s, sure, self.remaining.total_s() + s.vm.startup_s, s.policy.margin_s,
+                         s.policy.assume_no_loss)
+
+    # -- one lifetime -------------------------------------------------------------------
+    def _lifetime(self, env, choice: Decision):
+        """One VM lifetime on the chosen market, from grant to finish, preemption or voluntary stop."""
+        job, s, totals = self.job, self.s, self.job.totals
+        on_spot = choice.market == SPOT
+        logging = job.events is not None
+        grant = env.now
+        totals.lifetimes += 1
+        life = totals.lifetimes
+        if logging:
+            job.emit("vm_start", grant, lifetime=life, **({} if self.policy is None else {"market": choice.market}))
+        notice = None
+        token = [True]
+        if on_spot:
+            uptime = self.market.at(grant).uptime_from(grant)
+            if math.isfinite(uptime):
+                notice = draw_notice(s, self.streams, grant, uptime)
+                job.hold_notice(notice.at, life, uptime, notice.delivered)
+                _schedule_cut(env, env.active_process, notice.cut_at - grant, token, PREEMPTION)
+        review = [None]
+        if math.isfinite(choice.until):
+            review[0] = _schedule_review(env, env.active_process, max(choice.until - grant, 0.0))
+        life_startup = s.vm.startup_s if self.measured is None else self.measured.startup_of(life, s.vm.startup_s)
+        life_restore = s.checkpoint.restore_s if job.durable is not None else 0.0
+        phase, stretch = STARTUP, None
+        cause = None
+        try:
+            # Start-up and restore in one wait; a cut inside it is placed by the clock.
+            if life_startup + life_restore > 0:
+                wait = life_startup + life_restore
+                end = grant + wait
+                while True:
+                    try:
+                        yield env.timeout(wait)
+                        break
+                    except simpy.Interrupt as exc:
+                        if exc.cause != REVIEW or self._leaving(env, review, choice.market):
+                            raise
+                        wait = end - env.now
+            self._account_startup(life, life_startup)
+            if logging:
+                job.emit("process_start", grant + life_startup, lifetime=life)
+            if job.durable is None:
+                job.restart_from_scratch()
+            else:
+                totals.restore_s += life_restore
+                job.restore()
+                if logging:
+                    job.emit("resume", env.now, lifetime=life, from_epoch=job.position(*job.durable),
+                             restore_s=life_restore)
+            phase = WORK
+            horizon_at = notice.cut_at if notice is not None and USE_HORIZON else math.inf
+            while job.state.epoch < job.epochs:
+                stretch = job.plan(CHUNK_EPOCHS, horizon_at - env.now)
+                stretch.start = env.now
+                if stretch.duration_s > 0:
+                    wait = stretch.duration_s
+                    end = stretch.start + wait
+                    while True:
+                        try:
+                            yield env.timeout(wait)
+                            break
+                        except simpy.Interrupt as exc:
+                            if exc.cause != REVIEW:
+                                raise
+                            job.commit(stretch, bisect_right(stretch.ends, env.now - stretch.start))
+                            if self._leaving(env, review, choice.market):
+                                raise
+                            wait = end - env.now
+                job.commit(stretch, len(stretch.ends))
+                stretch = None
+        except simpy.Interrupt as exc:
+            token[0] = False
+            cause = exc.cause
+        _cancel(review)
+        if cause is None:
             token[0] = False
             job.release_notice(logged=False)
             totals.finished = True
             totals.makespan_s = env.now
-            totals.billed_s += lifetime_billed_s(env.now - grant, s.billing, preempted=False)
+            totals.bill(lifetime_billed_s(env.now - grant, s.billing, preempted=False), on_spot)
             job.emit("process_exit", env.now, lifetime=life, code=0)
-            finished.succeed()
-            return
+            return FINISHED
+        if phase == STARTUP:
+            self._cut_in_startup(env.now - grant, life, life_startup, grant)
+        if cause == REVIEW:  # the policy moves the job: it stops its VM itself
+            ended = stop_at_cut(job, env.now, leave_notice(env.now, s.job.step_s), stretch, life, voluntary=True)
+            if ended.off_at > env.now:
+                yield env.timeout(ended.off_at - env.now)
+            totals.bill(lifetime_billed_s(ended.off_at - grant, s.billing, preempted=False), on_spot)
+            return LEFT
+        totals.preemptions += 1
+        job.state.uptimes_s.append(notice.uptime_s)
+        ended = stop_at_cut(job, env.now, notice, stretch, life)
+        if ended.kill_at > env.now:
+            yield env.timeout(ended.kill_at - env.now)
+        if logging:
+            extra = {} if ended.killed else {"shutdown_t": ended.off_at}
+            job.emit("kill", env.now, lifetime=life, **extra)
+        totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, s.billing), True)
+        self.market.killed_at(env.now)
+        return PREEMPTED
+
+    def _leaving(self, env, review: list, market: str) -> bool:
+        """At a review: whether the policy moves the job off this lifetime's market; if not, the next
+        review is scheduled."""
+        choice = self.policy.decide(self.situation(env.now, market))
+        if choice.market != market:
+            return True
+        review[0] = None
+        if math.isfinite(choice.until):
+            review[0] = _schedule_review(env, env.active_process, max(choice.until - env.now, 0.0))
+        return False
 
     # -- pieces of a lifetime ---------------------------------------------------
     def _account_startup(self, life: int, seconds: float) -> None:
@@ -159,11 +262,13 @@ class SpotRun:
         self.job.emit("process_start", grant + life_startup, lifetime=life)
         self.job.totals.restore_s += into_s - life_startup
 
-    def _wait(self, env, seconds: float):
-        """Capacity away for `seconds`: in the makespan, not billed."""
+    def _wait(self, env, seconds: float, back: bool = True):
+        """Waiting `seconds` for Spot capacity (`back`: it comes back then; else the policy stops
+        waiting): in the makespan, not billed."""
         self.job.totals.wait_s += seconds
         yield env.timeout(seconds)
-        self.job.emit("capacity_back", env.now, wait_s=seconds)
+        if back:
+            self.job.emit("capacity_back", env.now, wait_s=seconds)
 
     def _wait_after(self, pre) -> float:
         """How long capacity stays away after a kill."""
@@ -178,15 +283,32 @@ class SpotRun:
 
     def _over_limit(self, now: float) -> bool:
         lim = self.limits
-        return now > lim.time_s and (self.job.totals.billed_s > lim.cost_s or now > lim.stuck_s)
+        t = self.job.totals
+        p = self.s.prices
+        billed = t.spot_billed_s + (t.ondemand_billed_s * p.ondemand_per_h / max(p.spot_per_h, 1e-12)
+                                    if t.ondemand_billed_s else 0.0)
+        return now > lim.time_s and (billed > lim.cost_s or now > lim.stuck_s)
 
 
-def _schedule_cut(env, job_process, delay_s: float, token: list) -> None:
-    """After `delay_s`, throw the cut into the job as an Interrupt, unless `token` was cleared.
+def _schedule_cut(env, job_process, delay_s: float, token: list, cause: str) -> None:
+    """After `delay_s`, throw the cut into the job as an Interrupt with `cause`, unless `token` was cleared.
 
     A bare late timeout with a callback, not a process of its own: one event per lifetime.
     """
     def cut(_event):
         if token[0]:
-            job_process.interrupt("preemption")
+            job_process.interrupt(cause)
     LateTimeout(env, delay_s).callbacks.append(cut)
+
+
+def _schedule_review(env, job_process, delay_s: float) -> list:
+    """A policy review after `delay_s` (its token, cleared by _cancel)."""
+    token = [True]
+    _schedule_cut(env, job_process, delay_s, token, REVIEW)
+    return token
+
+
+def _cancel(review: list) -> None:
+    if review[0] is not None:
+        review[0][0] = False
+        review[0] = None

@@ -9,6 +9,7 @@ measured run's own data (measured.py).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import simpy
 
@@ -21,6 +22,8 @@ from .interrupts.base import InterruptPattern
 from .job import Job, epoch_times
 from .lifetime import Limits, SpotRun
 from .measured import MeasuredRun
+from .policies import build_policy
+from .remaining import RemainingWork
 from .results import RunResult
 from .rng import RunStreams
 from .strategies import build_strategy
@@ -77,7 +80,13 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
                  checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
                  notice_s=s.vm.notice_s)
-    env.process(SpotRun(job, pattern, streams, limits, measured).run(env, finished))
+    deadline_s = _check_deadline(s, od_makespan, measured)
+    if s.policy.name == "omniscient":
+        from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
+        return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
+    policy = None if s.policy.name == "spot_only" else build_policy(s)
+    run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job))
+    env.process(run.run(env, finished))
     env.run(until=finished)
     t = job.totals
     final_acc = job.acc[job.state.epoch - 1] if job.state.epoch > 0 else s.accuracy.a_0
@@ -97,6 +106,21 @@ def _check_run_size(s: Scenario, od_makespan_s: float, pattern, limit_ratio: flo
             f"{s.job.epochs} epochs of {s.job.epoch_s:g} s at {rate:.3g} preemptions/h may take "
             f"~{expected:.2g} VM lifetimes before the run finishes or stops, more than the simulator's "
             f"{MAX_LIFETIMES:,}: shorten the job (job.epochs, job.epoch_s) or lower interrupts.rate_per_h")
+
+
+def _check_deadline(s: Scenario, od_makespan_s: float, measured) -> float:
+    """The deadline in seconds (inf: none). One the job cannot meet even all on-demand from submission
+    is refused when the job is the same every run; with random epoch times a run may draw a job
+    too long for it, and that run reports the deadline missed."""
+    if s.job.deadline_h is None:
+        return math.inf
+    deadline_s = s.job.deadline_h * 3600.0
+    fixed = s.job.epoch_jitter == 0 and measured is None
+    if fixed and od_makespan_s > deadline_s * (1 + 1e-9) + 1e-6:
+        raise ScenarioError("job.deadline_h", s.job.deadline_h,
+                            f"is shorter than the job's on-demand makespan ({od_makespan_s / 3600.0:.6g} h), so "
+                            f"nothing can meet it: give at least that, or shorten the job")
+    return deadline_s
 
 
 def _jsonable(seed):

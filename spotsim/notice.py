@@ -95,13 +95,25 @@ class Exit(NamedTuple):
     lost_s: float
 
 
-def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifetime: int) -> Exit:
-    """Account for what the cut at `now` finds in flight and for the emergency save (module docstring)."""
+def leave_notice(now: float, step_s: float) -> Notice:
+    """A voluntary stop at `now` (a deadline policy moves the job to another market): like a delivered
+    notice with no kill, so the job finishes its step and saves (see stop_at_cut's `voluntary`)."""
+    return Notice(now, math.inf, now, True, step_s, math.nan, math.inf)
+
+
+def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifetime: int,
+                voluntary: bool = False) -> Exit:
+    """Account for what the cut at `now` finds in flight and for the emergency save (module docstring).
+
+    `voluntary`: the job leaves the VM itself (leave_notice): nothing kills it, so whatever is in
+    flight ends; it saves what it holds (whether or not checkpoint.emergency is set: this is the
+    policy's save) when writing takes less time than the work it keeps, and the VM goes off then.
+    """
     s = job.s
     totals = job.totals
     window = notice.window_s
     kill_at = now + window
-    saving = notice.delivered and s.checkpoint.emergency
+    saving = notice.delivered and (s.checkpoint.emergency or voluntary)
     used = 0.0           # seconds after the cut spent finishing a step or writing
     write_done = False   # a periodic write in flight ended before the kill
     cut_off = False      # the kill came while the job was still busy
@@ -114,7 +126,7 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
         if upto < len(stretch.ends):
             phase = stretch.phases[upto]
             elapsed = x - (stretch.ends[upto - 1] if upto else 0.0)
-    job.release_notice(logged=True)
+    job.release_notice(logged=not voluntary)
     if phase is not None:
         if phase.kind == TRAIN:
             step = min(notice.finish_step_s, stretch.ends[upto] - x) if saving else 0.0
@@ -150,7 +162,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                 cut_off = True
     ew = s.checkpoint.emergency_s
     fits = used + ew <= window
-    if saving and not cut_off and not write_done and (fits or used < window) and job.unsaved_s > 1e-12:
+    worth = job.unsaved_s > (ew if voluntary else 1e-12)
+    if saving and not cut_off and not write_done and (fits or used < window) and worth:
         position = job.position(job.state.epoch, job.into)
         if fits:
             totals.checkpoint_s += ew
@@ -167,6 +180,11 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                      seconds=spent, stall_s=spent)
             used = window
             cut_off = True
+    if voluntary:
+        off_at = now + used
+        lost = job.lose_unsaved()
+        job.emit("process_exit", off_at, lifetime=lifetime, code=0, lost_s=lost, reason="policy")
+        return Exit(off_at, off_at, False, lost)
     killed = not notice.delivered or cut_off or (window <= 0 and not saved)
     off_at = kill_at if killed else now + used
     totals.notice_idle_s += kill_at - off_at

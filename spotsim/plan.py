@@ -42,12 +42,16 @@ class Phase(NamedTuple):
 class Stretch:
     """Planned phases from `start`: phase i ends `ends[i]` seconds after it, in state `phases[i]`."""
 
-    __slots__ = ("start", "ends", "phases")
+    __slots__ = ("start", "ends", "phases", "done", "train_logged")
 
     def __init__(self):
         self.start = 0.0
         self.ends: list[float] = []
         self.phases: list[Phase] = []
+        self.done = 0
+        """Phases [0, done) are committed to the job (a review may commit part of a stretch)."""
+        self.train_logged = 0.0
+        """Training seconds of the epoch in progress already committed (for its epoch_end event)."""
 
     @property
     def duration_s(self) -> float:

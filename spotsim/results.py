@@ -9,7 +9,8 @@ from scipy import stats
 
 METRICS = ("makespan_h", "billed_h", "cost_usd", "ondemand_cost_usd", "ondemand_makespan_h", "savings_pct",
            "time_ratio", "preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed",
-           "checkpoint_h", "lost_h", "restart_h", "wait_h", "notice_idle_h", "epochs_done", "final_accuracy")
+           "checkpoint_h", "lost_h", "restart_h", "wait_h", "notice_idle_h", "epochs_done", "final_accuracy",
+           "spot_h", "ondemand_h", "switches", "cost_ratio", "met_deadline", "deadline_slack_h")
 """The per-run metrics, in the order `spotsim run --json` and sweeps report them."""
 
 
@@ -34,6 +35,17 @@ class RunResult:
     notice_idle_h: float
     epochs_done: int
     final_accuracy: float
+    spot_h: float = 0.0
+    """Billed hours on Spot."""
+    ondemand_h: float = 0.0
+    """Billed hours on on-demand (spot_h + ondemand_h = billed_h)."""
+    switches: int = 0
+    cost_ratio: float = math.nan
+    """Cost as a fraction of all on-demand."""
+    met_deadline: float = math.nan
+    """1.0 if the job finished by job.deadline_h, 0.0 if not, NaN without a deadline."""
+    deadline_slack_h: float = math.nan
+    """Deadline minus makespan (negative: missed; NaN without a deadline)."""
     finished: bool = True
     work_h: float = 0.0
     """Training and validation performed, lost work included."""
@@ -45,8 +57,10 @@ class RunResult:
     def from_totals(cls, s, t, epochs_done: int, final_accuracy: float, od_makespan_s: float,
                     od_billed_s: float) -> "RunResult":
         """The result of a run of scenario `s` with totals `t` (totals.Totals) and its on-demand baseline."""
-        cost = t.billed_s / 3600.0 * s.prices.spot_per_h
+        cost = t.cost_usd(s.prices)
         od_cost = od_billed_s / 3600.0 * s.prices.ondemand_per_h
+        deadline_h = s.job.deadline_h
+        makespan_h = t.makespan_s / 3600.0
         return cls(
             makespan_h=t.makespan_s / 3600.0,
             billed_h=t.billed_s / 3600.0,
@@ -71,11 +85,20 @@ class RunResult:
             work_h=t.work_s / 3600.0,
             startup_h=t.first_startup_s / 3600.0,
             lost_per_preemption_h=tuple(x / 3600.0 for x in t.lost_s),
+            spot_h=t.spot_billed_s / 3600.0,
+            ondemand_h=t.ondemand_billed_s / 3600.0,
+            switches=t.switches,
+            cost_ratio=cost / od_cost if od_cost > 0 else math.nan,
+            met_deadline=math.nan if deadline_h is None else float(t.finished and met(t.makespan_s, deadline_h)),
+            deadline_slack_h=math.nan if deadline_h is None else deadline_h - makespan_h,
         )
 
     def metrics(self) -> dict:
         """The reported metrics (see METRICS) plus `finished`."""
         d = {k: getattr(self, k) for k in METRICS}
+        d["met_deadline"] = None if math.isnan(self.met_deadline) else bool(self.met_deadline)
+        if math.isnan(self.deadline_slack_h):
+            d["deadline_slack_h"] = None
         d["finished"] = self.finished
         return d
 
@@ -83,6 +106,15 @@ class RunResult:
         d = asdict(self)
         d["lost_per_preemption_h"] = list(self.lost_per_preemption_h)
         return d
+
+
+DEADLINE_TOLERANCE_S = 1e-6
+"""A run that ends within this of its deadline met it (the deadline is given in hours)."""
+
+
+def met(makespan_s: float, deadline_h: float) -> bool:
+    """Whether a makespan meets a deadline in hours."""
+    return makespan_s <= deadline_h * 3600.0 + DEADLINE_TOLERANCE_S
 
 
 def mean_ci(values, confidence: float = 0.95) -> dict:
@@ -97,9 +129,27 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
     return {"mean": m, "ci95": [m - half, m + half]}
 
 
+PERCENTILES = (5, 50, 95)
+"""Percentiles every summary reports: under a deadline the tail is the question."""
+
+
+def describe(values) -> dict | None:
+    """Mean, 95% CI of the mean and the PERCENTILES of `values`; None if all are NaN (not defined)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return None
+    out = mean_ci(x)
+    for q, v in zip(PERCENTILES, np.percentile(x, PERCENTILES).tolist()):
+        out[f"p{q}"] = v
+    return out
+
+
 def summarise(results: list[RunResult]) -> dict:
-    """Per metric: {"mean": ..., "ci95": [lo, hi]} over replications."""
-    out = {k: mean_ci([getattr(r, k) for r in results]) for k in METRICS}
+    """Per metric: {"mean", "ci95": [lo, hi], "p5", "p50", "p95"} over replications (None where the
+    metric is not defined, e.g. deadline metrics without a deadline). `met_deadline`'s mean is the
+    share of replications that met the deadline."""
+    out = {k: describe([getattr(r, k) for r in results]) for k in METRICS}
     out["replications"] = len(results)
     out["unfinished"] = sum(1 for r in results if not r.finished)
     return out

@@ -376,7 +376,7 @@ def _run_chunk(task: _Task) -> list[tuple]:
         m = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L).metrics()
         if not m["finished"] and m["cost_usd"] <= L * m["ondemand_cost_usd"]:
             m = _abandoned(m)
-        rows.append((m["finished"],) + tuple(m[k] for k in METRICS))
+        rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS))
     return rows
 
 

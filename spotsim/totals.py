@@ -14,6 +14,9 @@ class Totals:
     makespan_s: float = 0.0
     finished: bool = False
     billed_s: float = 0.0
+    """Billed seconds on both markets: spot_billed_s + ondemand_billed_s."""
+    spot_billed_s: float = 0.0
+    ondemand_billed_s: float = 0.0
     work_s: float = 0.0
     """Training and validation performed, lost work included."""
     first_startup_s: float = 0.0
@@ -34,8 +37,22 @@ class Totals:
     emergency_failed: int = 0
     preemptions: int = 0
     lifetimes: int = 0
+    switches: int = 0
+    """Lifetimes on another market than the lifetime before (Spot to on-demand or back)."""
     lost_s: list[float] = field(default_factory=list)
     """Work lost at each preemption (progress since the last durable checkpoint)."""
+
+    def bill(self, seconds: float, spot: bool) -> None:
+        """Add one lifetime's billed seconds to its market."""
+        self.billed_s += seconds
+        if spot:
+            self.spot_billed_s += seconds
+        else:
+            self.ondemand_billed_s += seconds
+
+    def cost_usd(self, prices) -> float:
+        """What the billed seconds cost at `prices` (config.Prices)."""
+        return (self.spot_billed_s * prices.spot_per_h + self.ondemand_billed_s * prices.ondemand_per_h) / 3600.0
 
     @property
     def restart_s(self) -> float:

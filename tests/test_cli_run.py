@@ -31,11 +31,16 @@ def test_json_has_every_metric():
 
 
 def test_replications_give_mean_and_ci():
-    """With --replications N > 1 every metric is {mean, ci95: [lo, hi]} with lo <= mean <= hi."""
+    """With --replications N > 1 every metric is {mean, ci95: [lo, hi], p5, p50, p95} with lo <= mean <= hi
+    and p5 <= p50 <= p95; the deadline metrics are null without a deadline."""
     out = json.loads(invoke("run", DEFAULT, "--json", "-n", "30").output)
     for k in METRICS:
+        if k in ("met_deadline", "deadline_slack_h"):
+            assert out[k] is None
+            continue
         lo, hi = out[k]["ci95"]
         assert lo <= out[k]["mean"] <= hi
+        assert out[k]["p5"] <= out[k]["p50"] <= out[k]["p95"]
     assert out["cost_usd"]["ci95"][0] < out["cost_usd"]["ci95"][1]
     assert out["replications"] == 30
 

@@ -32,6 +32,8 @@ class CountSeries:
     counts: tuple[int, ...]
     end_s: float
     source: str
+    tick_s: float | None = None
+    """The tick of a tick trace (None for an event trace)."""
 
     @classmethod
     def from_ticks(cls, values, gap_s: float, source: str = "ticks") -> "CountSeries":
@@ -62,7 +64,7 @@ def _load_cached(path: str, mtime_ns: int, convention: str) -> CountSeries:
 def _run_length(values: np.ndarray, gap: float, source: str) -> CountSeries:
     change = np.flatnonzero(np.diff(values)) + 1
     idx = np.concatenate(([0], change))
-    return CountSeries(tuple((idx * gap).tolist()), tuple(values[idx].tolist()), len(values) * gap, source)
+    return CountSeries(tuple((idx * gap).tolist()), tuple(values[idx].tolist()), len(values) * gap, source, gap)
 
 
 def _load_tick_json(path: str, convention: str) -> CountSeries:

@@ -1,0 +1,119 @@
+"""Spot capacity as the job meets it: periods of availability, whether the job uses them or not.
+
+The interrupt pattern's preemptions, taken in order, make a timeline: period
+k is granted at `grant`, its notice comes `uptime_s` later and the cloud
+kills it `notice_s` after the notice; capacity is then away for the wait
+(the pattern's own, or the scenario's capacity model) before period k+1 is
+granted. A job on Spot throughout (policy spot_only) takes every period at
+its grant, which is the simulator's model before policies existed; a job
+that leaves Spot for on-demand and comes back finds the period of that
+moment, with whatever uptime it has left. A replayed trace is such a
+timeline already (trace.py); for drawn patterns the timeline is what the
+draws make, so a policy that looks ahead (the hindsight optimum) sees the
+same periods the others live through.
+
+Periods are made lazily, one draw at a time, in the order the simulator
+always drew them (the interrupt stream for the uptime, then the capacity
+stream for the wait after it), so spot_only runs keep their draws.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+from .interrupts.base import Preemption
+
+
+class Period:
+    """One period of Spot capacity (seconds since submission)."""
+
+    __slots__ = ("grant", "uptime_s", "pre", "anchor", "lead_s", "kill")
+
+    def __init__(self, grant: float, uptime_s: float, pre: Preemption, anchor: float, lead_s: float,
+                 notice_s: float):
+        self.grant = grant
+        self.uptime_s = uptime_s
+        """Grant to notice (inf: never preempted)."""
+        self.pre = pre
+        self.anchor = anchor
+        """The moment the wait before this grant began (the previous kill, or the submission)."""
+        self.lead_s = lead_s
+        """grant - anchor, kept as drawn so that a job waiting from the anchor waits exactly this."""
+        self.kill = grant + uptime_s + notice_s
+
+    @property
+    def notice(self) -> float:
+        return self.grant + self.uptime_s
+
+    def available(self, t: float) -> bool:
+        """A VM can be granted at `t`: from the grant until the notice (at the grant itself even if the
+        notice comes then: a trace's lifetime shorter than the notice window is still granted)."""
+        return self.grant <= t and (t < self.notice or t == self.grant)
+
+    def uptime_from(self, t: float) -> float:
+        """Uptime to the notice of a VM granted at `t` in this period."""
+        return self.uptime_s if t == self.grant else max(self.notice - t, 0.0)
+
+
+class SpotMarket:
+    """The periods of Spot capacity a run meets, made lazily from `preemptions`.
+
+    `wait_after(pre)` gives how long capacity stays away after the kill of the
+    period made from `pre` (drawing from the capacity stream where the scenario
+    says so); `pattern_waits` says whether the pattern's `wait_before_s` counts.
+    """
+
+    def __init__(self, preemptions: Iterator[Preemption], wait_after: Callable[[Preemption], float],
+                 notice_s: float, pattern_waits: bool):
+        self._preemptions = preemptions
+        self._wait_after = wait_after
+        self.notice_s = notice_s
+        self.pattern_waits = pattern_waits
+        self.current = self._make(0.0, 0.0)
+
+    def _make(self, anchor: float, wait: float) -> Period:
+        pre = next(self._preemptions)
+        lead = wait + (pre.wait_before_s if self.pattern_waits else 0.0)
+        return Period(anchor + lead, pre.uptime_s, pre, anchor, lead, self.notice_s)
+
+    def advance(self) -> Period:
+        """Move to the next period (after the current one's kill)."""
+        p = self.current
+        self.current = self._make(p.kill, self._wait_after(p.pre))
+        return self.current
+
+    def killed_at(self, t: float) -> None:
+        """The job saw the current period's kill at `t` (the clock's own reading of it): the next
+        period's wait starts there."""
+        self.current.kill = t
+
+    def at(self, t: float) -> Period:
+        """The period current at `t`: the one whose kill is still ahead (or the next one granted)."""
+        p = self.current
+        while p.kill <= t and math.isfinite(p.kill):
+            p = self.advance()
+        return p
+
+    def available(self, t: float) -> bool:
+        return self.at(t).available(t)
+
+    def wait_s(self, t: float) -> float:
+        """Seconds from `t` to the next moment a VM can be granted (0 if now)."""
+        p = self.at(t)
+        if p.available(t):
+            return 0.0
+        if t >= p.notice:  # being preempted: the next period
+            p = self.advance()
+        return p.lead_s if t == p.anchor else max(p.grant - t, 0.0)
+
+    def periods_until(self, horizon: float) -> list[tuple[float, float]]:
+        """(grant, kill) of every period that starts before `horizon`, from the current one on
+        (makes them; used by a policy that sees the future)."""
+        out = []
+        p = self.current
+        while p.grant < horizon:
+            out.append((p.grant, p.kill))
+            if not math.isfinite(p.kill):
+                break
+            p = self.advance()
+        return out
