@@ -42,7 +42,7 @@ MAX_LIFETIMES = 2_000_000
 seconds of simulation per 100,000): a longer job at a higher rate is refused up
 front rather than left to run for hours."""
 
-__all__ = ["LIMIT_RATIO", "Job", "MeasuredRun", "epoch_times", "ondemand_baseline", "planning_rate_per_h",
+__all__ = ["LIMIT_RATIO", "Job", "check_deadline", "MeasuredRun", "epoch_times", "ondemand_baseline", "planning_rate_per_h",
            "simulate"]
 
 
@@ -80,7 +80,7 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
                  checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
                  notice_s=s.vm.notice_s)
-    deadline_s = _check_deadline(s, od_makespan, measured)
+    deadline_s = check_deadline(s, od_makespan, measured)
     if s.policy.name == "omniscient":
         from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
@@ -108,12 +108,15 @@ def _check_run_size(s: Scenario, od_makespan_s: float, pattern, limit_ratio: flo
             f"{MAX_LIFETIMES:,}: shorten the job (job.epochs, job.epoch_s) or lower interrupts.rate_per_h")
 
 
-def _check_deadline(s: Scenario, od_makespan_s: float, measured) -> float:
+def check_deadline(s: Scenario, od_makespan_s: float | None = None, measured=None) -> float:
     """The deadline in seconds (inf: none). One the job cannot meet even all on-demand from submission
-    is refused when the job is the same every run; with random epoch times a run may draw a job
-    too long for it, and that run reports the deadline missed."""
+    is refused (ScenarioError) when the job is the same every run; with random epoch times a run may
+    draw a job too long for it, and that run reports the deadline missed. `od_makespan_s` defaults to
+    the baseline of seed 0."""
     if s.job.deadline_h is None:
         return math.inf
+    if od_makespan_s is None:
+        od_makespan_s = ondemand_baseline(s, 0, measured=measured)[0]
     deadline_s = s.job.deadline_h * 3600.0
     fixed = s.job.epoch_jitter == 0 and measured is None
     if fixed and od_makespan_s > deadline_s * (1 + 1e-9) + 1e-6:
