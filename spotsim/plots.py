@@ -18,6 +18,13 @@ for the break-even rate; one per pattern for the strategy gap):
   strategy_gap_map   where the strategy choice matters: the cost gap between the
                      worst and the best strategy, in % of the on-demand cost, at
                      the grid rate nearest the scenario's own rate.
+When job.deadline_h is varied (one file per combination of the other varied
+keys besides policy.name), per (pattern, rate) panel, at most MAX_DEADLINE_PANELS,
+one curve per policy.name (colour) and checkpoint strategy (line style):
+  cost_vs_deadline   cost as a fraction of all on-demand against the deadline:
+                     mean with its 95% CI band, p95 thin dashed, omniscient in
+                     black as the floor, and all on-demand at 1;
+  deadlines_met      the share of runs that met the deadline (95% Wilson band).
 Every figure is written as PNG and PDF; figure files of an earlier sweep in the
 same folder that this sweep does not draw are removed.
 """
@@ -33,7 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize, to_hex  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
@@ -47,6 +54,14 @@ CURVES = {
     "makespan_vs_rate": ("makespan_h", "makespan (h)"),
 }
 MAPS = ("breakeven_map_cost", "breakeven_map_time", "strategy_gap_map")
+DEADLINE_FIGURES = ("cost_vs_deadline", "deadlines_met")
+DEADLINE_KEY, POLICY_KEY = "job.deadline_h", "policy.name"
+DEADLINE_COLUMNS = ("replications", "in_grid", "unfinished", "ondemand_makespan_h_mean", "cost_ratio_mean",
+                    "cost_ratio_ci_low", "cost_ratio_ci_high", "cost_ratio_p95", "met_deadline_mean")
+MAX_DEADLINE_PANELS = 6
+FLOOR_POLICY = "omniscient"
+STRATEGY_STYLES = ("-", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (8, 2)))
+STRATEGY_MARKERS = ("o", "s", "^", "D", "v")
 BASELINE = {"cost_usd": "ondemand_cost_usd_mean", "makespan_h": "ondemand_makespan_h_mean"}
 SUMMARY_COLUMNS = ("strategy", "pattern", "rate_per_h", "ondemand_cost_usd_mean", "ondemand_makespan_h_mean",
                    *(f"{m}_{s}" for m, _ in CURVES.values() for s in ("mean", "ci_low", "ci_high")))
@@ -68,7 +83,8 @@ def load(out) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     out = Path(out)
     meta = _read_meta(out / "sweep.json")
     keys = [v["key"] for v in meta["vary"]]
-    summary = _read_csv(out / "summary.csv", (*SUMMARY_COLUMNS, *keys))
+    extra = DEADLINE_COLUMNS if DEADLINE_KEY in keys else ()
+    summary = _read_csv(out / "summary.csv", (*SUMMARY_COLUMNS, *keys, *extra))
     if summary.empty:
         raise PlotInputError(f"{out / 'summary.csv'}: no completed cell to plot; rerun `spotsim sweep`")
     bpath = out / "breakeven.csv"
@@ -136,6 +152,13 @@ def plot_sweep(out) -> list[Path]:
         fig = _gap_map(summary, meta, keys)
         if fig is not None:
             written += _save(fig, out / "strategy_gap_map")
+    if DEADLINE_KEY in keys:
+        others = [k for k in keys if k not in (DEADLINE_KEY, POLICY_KEY)]
+        for combo in _combos(summary, others):
+            suffix = "" if not combo else "__" + "__".join(f"{k}={_label(v)}" for k, v in combo.items())
+            sub = _select(summary, combo)
+            for name in DEADLINE_FIGURES:
+                written += _save(deadline_figure(sub, meta, name, combo), out / f"{name}{suffix}")
     remove_stale_figures(out, written)
     return written
 
@@ -145,7 +168,7 @@ def is_figure_file(path: Path) -> bool:
     if path.suffix.lstrip(".") not in FORMATS:
         return False
     stem = path.stem
-    return stem in MAPS or any(stem == c or stem.startswith(c + "__") for c in CURVES)
+    return stem in MAPS or any(stem == c or stem.startswith(c + "__") for c in (*CURVES, *DEADLINE_FIGURES))
 
 
 def remove_stale_figures(out, keep) -> list[Path]:
@@ -526,3 +549,208 @@ def _label_grid(ax, grid, v1, v2, fmt: str, color) -> None:
                         fontsize=7)
     ax.set_xticks(range(len(v2)), [str(v) for v in v2], fontsize=7)
     ax.set_yticks(range(len(v1)), [str(v) for v in v1], fontsize=7)
+
+
+# -- deadlines ---------------------------------------------------------------------
+def deadline_panels(sub: pd.DataFrame, meta) -> list[tuple[str, float]]:
+    """(pattern, rate) of every deadline panel: the sweep's patterns in order, the grid rates by value."""
+    g = _grid_rows(sub)
+    out = []
+    for p in meta["patterns"]:
+        rates = sorted(set(g.loc[g["pattern"] == p, "rate_per_h"].astype(float)))
+        out += [(p, r) for r in rates]
+    return out
+
+
+def _grid_rows(sub: pd.DataFrame) -> pd.DataFrame:
+    if "in_grid" not in sub:
+        return sub
+    return sub[sub["in_grid"].astype(str).str.lower() == "true"]
+
+
+def _policies(sub: pd.DataFrame, meta) -> list[str]:
+    """The policies to draw: the varied values in --vary order, else the scenario's own."""
+    if POLICY_KEY in sub:
+        varied = [str(v) for v in _values(meta, POLICY_KEY)] if any(v["key"] == POLICY_KEY for v in meta["vary"]) \
+            else []
+        present = [str(v) for v in dict.fromkeys(sub[POLICY_KEY])]
+        return [v for v in varied if v in present] + [v for v in present if v not in varied]
+    return [str(meta.get("scenario_values", {}).get("policy", {}).get("name", "spot_only"))]
+
+
+def deadline_curve(sub: pd.DataFrame, pattern: str, rate: float, strategy: str, policy: str | None,
+                   kind: str) -> pd.DataFrame:
+    """One curve of a deadline panel, by deadline: mean, CI band, p95 (cost only) and censoring.
+
+    kind "cost_vs_deadline": the cost ratio's mean, t-interval and p95; "deadlines_met": the share
+    met with a 95% Wilson interval over the cell's replications.
+    """
+    d = _grid_rows(sub)
+    d = d[(d["pattern"] == pattern) & np.isclose(d["rate_per_h"].astype(float), rate) & (d["strategy"] == strategy)]
+    if policy is not None and POLICY_KEY in d:
+        d = d[d[POLICY_KEY].astype(str) == policy]
+    d = d.sort_values(DEADLINE_KEY)
+    x = d[DEADLINE_KEY].to_numpy(dtype=float)
+    censored = d["unfinished"].fillna(0).to_numpy() > 0
+    if kind == "cost_vs_deadline":
+        return pd.DataFrame({"deadline": x, "mean": d["cost_ratio_mean"].to_numpy(dtype=float),
+                             "low": d["cost_ratio_ci_low"].to_numpy(dtype=float),
+                             "high": d["cost_ratio_ci_high"].to_numpy(dtype=float),
+                             "p95": d["cost_ratio_p95"].to_numpy(dtype=float), "censored": censored})
+    share = d["met_deadline_mean"].to_numpy(dtype=float)
+    low, high = wilson(share, d["replications"].to_numpy(dtype=float))
+    return pd.DataFrame({"deadline": x, "mean": share, "low": low, "high": high, "censored": censored})
+
+
+def wilson(share, n, z: float = 1.959963984540054):
+    """95% Wilson score interval of a share of n runs (NaN where the share is): unlike a t-interval
+    it stays inside [0, 1] and does not collapse to a point when every run met the deadline."""
+    p = np.asarray(share, dtype=float)
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(np.clip(p * (1 - p) / n + z * z / (4 * n * n), 0.0, None))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def _policy_colours(policies: list[str]) -> dict[str, str]:
+    cycle = [c for c in plt.rcParams["axes.prop_cycle"].by_key()["color"] if to_hex(c) != "#000000"]
+    out, i = {}, 0
+    for p in policies:
+        if p == FLOOR_POLICY:
+            out[p] = "k"
+        else:
+            out[p] = cycle[i % len(cycle)]
+            i += 1
+    return out
+
+
+def _policy_widths(policies: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """Line widths and drawing order: the floor widest and beneath, then each policy narrower and above
+    the one before, so that curves which coincide (every run met the deadline) show as nested stripes."""
+    ordered = [p for p in policies if p == FLOOR_POLICY] + [p for p in policies if p != FLOOR_POLICY]
+    rest = len(ordered) - (FLOOR_POLICY in policies)
+    widths, order = {}, {}
+    for i, p in enumerate(ordered):
+        order[p] = i
+        if p == FLOOR_POLICY:
+            widths[p] = 1.1 + 0.55 * max(rest, 1)
+        else:
+            widths[p] = 1.1 + 0.55 * (len(ordered) - 1 - i)
+    return widths, order
+
+
+def _panel_makespan(sub: pd.DataFrame, pattern: str, rate: float, strategies) -> tuple[float, bool]:
+    """The panel's on-demand makespan (h) for the 'x makespan' axis, and whether every strategy shares it."""
+    d = _grid_rows(sub)
+    d = d[(d["pattern"] == pattern) & np.isclose(d["rate_per_h"].astype(float), rate)]
+    levels = []
+    for st in strategies:
+        v = d.loc[d["strategy"] == st, "ondemand_makespan_h_mean"].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size:
+            levels.append(float(np.median(v)))
+    if not levels:
+        return math.nan, True
+    return levels[0], max(levels) - min(levels) <= SAME_BASELINE_RTOL * max(levels)
+
+
+def deadline_figure(sub: pd.DataFrame, meta, kind: str, combo: dict):
+    """cost_vs_deadline or deadlines_met: a panel per (pattern, rate), a curve per policy and strategy."""
+    panels = deadline_panels(sub, meta)
+    shown = panels[:MAX_DEADLINE_PANELS]
+    strategies = [st for st in meta["strategies"] if (sub["strategy"] == st).any()] or meta["strategies"]
+    policies = _policies(sub, meta)
+    colour = _policy_colours(policies)
+    several = len(strategies) > 1
+    widths, order = _policy_widths(policies)
+    ncols = min(3, max(1, len(shown)))
+    nrows = max(1, math.ceil(len(shown) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.5 * nrows + 1.3), squeeze=False,
+                             sharey=True, layout="constrained")
+    flat = axes.ravel()
+    cost = kind == "cost_vs_deadline"
+    seen_censored = seen_p95 = False
+    deadlines = sorted({float(v) for v in sub[DEADLINE_KEY]}) if len(sub) else []
+    for ax, (pattern, rate) in zip(flat, shown):
+        for pol in policies:
+            floor = pol == FLOOR_POLICY
+            lw, z = widths[pol], 3 + order[pol] * 0.01
+            for i, st in enumerate(strategies):
+                c = deadline_curve(sub, pattern, rate, st, pol, kind)
+                if c.empty:
+                    continue
+                ls = STRATEGY_STYLES[i % len(STRATEGY_STYLES)] if several else "-"
+                mk = STRATEGY_MARKERS[i % len(STRATEGY_MARKERS)] if several else "o"
+                x, y = c["deadline"].to_numpy(), c["mean"].to_numpy()
+                cens = c["censored"].to_numpy()
+                ax.plot(x, y, color=colour[pol], ls=ls, lw=lw, marker=mk, ms=3.0 + 0.5 * lw, zorder=z)
+                if cens.any():
+                    ax.plot(x[cens], y[cens], ls="none", marker=mk, ms=6, mfc="white", mec=colour[pol], zorder=5)
+                    seen_censored = True
+                ax.fill_between(x, c["low"], c["high"], color=colour[pol], alpha=0.1 if floor or not cost else 0.16,
+                                lw=0)
+                if cost and np.isfinite(c["p95"]).any():
+                    ax.plot(x, c["p95"], color=colour[pol], ls=(0, (4, 2)), lw=0.8, zorder=2)
+                    seen_p95 = True
+        if cost:
+            ax.axhline(1.0, color="0.45", ls=(0, (1, 1.5)), lw=1.2, zorder=1)
+            ax.text(0.98, 1.0, "all on-demand", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    fontsize=7, color="0.3")
+        _deadline_axes(ax, sub, pattern, rate, strategies, deadlines, cost)
+    for ax in flat[len(shown):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("cost / all on-demand cost" if cost else "share of runs that met the deadline")
+    if cost:
+        top = max([1.05] + [float(np.nanmax(line.get_ydata())) for ax in flat for line in ax.get_lines()
+                            if np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any()])
+        flat[0].set_ylim(0.0, top * 1.08)
+    else:
+        flat[0].set_ylim(-0.03, 1.08)
+    handles = [Line2D([], [], color=colour[p], lw=widths[p],
+                      label=f"{p} (the floor: cheapest in hindsight)" if p == FLOOR_POLICY else p)
+               for p in policies]
+    if several:
+        handles += [Line2D([], [], color="0.3", ls=STRATEGY_STYLES[i % len(STRATEGY_STYLES)],
+                           marker=STRATEGY_MARKERS[i % len(STRATEGY_MARKERS)], ms=3.5, lw=1.2,
+                           label=f"checkpoint: {st}") for i, st in enumerate(strategies)]
+    import matplotlib.patches as mpatches
+    band = "mean, 95% CI of the mean" if cost else "share met, 95% Wilson interval"
+    handles.append(mpatches.Patch(color="0.5", alpha=0.3, label=f"line: {band} (shaded)"))
+    if cost and seen_p95:
+        handles.append(Line2D([], [], color="0.3", ls=(0, (4, 2)), lw=0.8, label="p95 of the runs (thin dashed)"))
+    if cost:
+        handles.append(Line2D([], [], color="0.45", ls=(0, (1, 1.5)), lw=1.2, label="all on-demand (1.0)"))
+    if seen_censored:
+        handles.append(Line2D([], [], color="0.3", ls="none", marker="o", ms=6, mfc="white",
+                              label="runs stopped early at the limit: " + ("a lower bound" if cost else "outcome unsure")))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=7, frameon=False)
+    what = "cost as a fraction of all on-demand" if cost else "share of runs that met the deadline"
+    title = f"{meta.get('scenario', '')}: {what} vs deadline"
+    if combo:
+        title += "  (" + ", ".join(f"{k}={v}" for k, v in combo.items()) + ")"
+    if len(panels) > len(shown):
+        title += f"\n(first {len(shown)} of {len(panels)} pattern x rate panels)"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _deadline_axes(ax, sub, pattern, rate, strategies, deadlines, cost: bool) -> None:
+    """Panel title, grid, deadline axis in hours below and as a multiple of the on-demand makespan above."""
+    ax.set_title(f"{pattern}, {rate:g} preemptions/h", fontsize=9)
+    ax.set_xlabel("deadline (h from submission)", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    if len(deadlines) == 1:
+        d = deadlines[0]
+        ax.set_xlim(d * 0.9, d * 1.1)
+    od, shared = _panel_makespan(sub, pattern, rate, strategies)
+    if not (math.isfinite(od) and od > 0):
+        return
+    top = ax.secondary_xaxis("top", functions=(lambda x, od=od: x / od, lambda m, od=od: m * od))
+    if 1 <= len(deadlines) <= 8:
+        top.set_xticks([d / od for d in deadlines])
+    top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}x"))
+    top.xaxis.set_minor_formatter(NullFormatter())
+    top.tick_params(labelsize=7)
+    whose = "" if shared or len(strategies) < 2 else f" ({strategies[0]}'s)"
+    top.set_xlabel(f"deadline / on-demand makespan{whose} ({od:.3g} h)", fontsize=7)

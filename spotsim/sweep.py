@@ -2,9 +2,13 @@
 
 A sweep is the factorial grid pattern x varied-keys combination x rate x
 strategy, each cell simulated `replications` times. Every run's seed is
-(base_seed, pattern_index, vary_index, replication): it depends neither on
-the strategy nor on the rate, so strategies compared in one cell see the same
-preemption draws, and so do all rates of a curve (common random numbers: the
+(base_seed, pattern_index, market_index, replication), market_index being the
+index of the combination of the varied keys other than job.deadline_h and
+policy.* (PAIRED_KEY_PREFIXES: they decide what a run does with the market,
+not the market). It depends neither on the strategy nor on the rate nor on
+the policy or the deadline, so strategies and policies compared in one cell
+see the same preemption draws, and so do all rates of a curve and all
+deadlines (common random numbers: the
 replications at two rates are paired, and a rate added later to refine a
 break-even uses the same seeds as the grid). Nor does it depend on the worker
 count or the order of execution. Work goes to worker processes in chunks of
@@ -40,8 +44,15 @@ model's 20x: a hopeless run costs simulation time in proportion to the
 limit, and the runs that decide a break-even are re-simulated without it.
 A run that the model stops on time alone, its cost still under the limit
 (AWS: VMs preempted in their first hour are free, so cost cannot grow), is
-*abandoned*: its row keeps the makespan reached (a lower bound) and the
-preemptions, and its other metrics are NaN.
+*abandoned*: its row keeps the makespan reached (a lower bound), the
+preemptions and the deadline outcome (below), and its other metrics are NaN.
+
+Deadlines (job.deadline_h, policy.name) are keys like any other. A deadline
+no cell's job can meet even all on-demand is refused before anything runs
+(model.check_deadline). A run stopped early past its deadline missed it
+(met_deadline 0, deadline_slack_h an upper bound); one stopped before it has
+an unknown outcome (met_deadline NaN). summary.csv adds the p5, p50 and p95
+of PERCENTILE_METRICS over the runs that have a value.
 """
 from __future__ import annotations
 
@@ -61,10 +72,10 @@ import yaml
 
 from . import breakeven as be
 from .config import PATTERN_NAMES, Scenario, all_keys
-from .errors import SpotsimError
+from .errors import ScenarioError, SpotsimError
 from .interrupts import build_pattern
-from .model import simulate
-from .results import METRICS
+from .model import check_deadline, simulate
+from .results import METRICS, PERCENTILES
 
 DEFAULT_RATES = "0.25:64:log20"
 DEFAULT_STRATEGIES = ("fixed", "adaptive", "milestone")
@@ -83,6 +94,8 @@ nothing, and bracket expansion would double its way up from them."""
 AXES = {"checkpoint.strategy": "--strategies", "interrupts.pattern": "--patterns",
         "interrupts.rate_per_h": "--rates"}
 NOT_VARIABLE = {"name", "description", "cloud", "gpu"}
+PAIRED_KEY_PREFIXES = ("job.deadline_h", "policy.")
+"""Varied keys that do not change a run's seed: the deadline and the policy act on the same market draws."""
 CHUNK_REPLICATIONS = 50
 ABANDONED = "abandoned"
 GRID, EXPANSION, REFINEMENT = "grid", "expansion", "refinement"
@@ -90,6 +103,8 @@ GRID, EXPANSION, REFINEMENT = "grid", "expansion", "refinement"
 RUN_COLUMNS_TAIL = ("replication", "seed", "in_grid", "finished") + METRICS + ("limit_ratio",)
 """runs.csv after strategy, pattern, rate and the varied keys; `limit_ratio` is the
 early-stop ratio the run was simulated under (RERUN_LIMIT_RATIO once re-simulated)."""
+PERCENTILE_METRICS = ("cost_usd", "makespan_h", "cost_ratio")
+"""Metrics whose PERCENTILES summary.csv also gives (e.g. cost_usd_p95): under a deadline the tail matters."""
 BREAKEVEN_TAIL = ("breakeven_rate_per_h", "ci_low", "ci_high", "status", "bracket_low", "bracket_high",
                   "refinement", "censored_runs")
 """breakeven.csv after strategy, pattern, the varied keys and metric."""
@@ -310,8 +325,26 @@ class SweepSpec:
         return max(self.limit_ratio, 3.0 * s.breakeven.time_slack)
 
     def seed_of(self, cell: Cell, replication: int) -> tuple[int, ...]:
-        """A run's seed: not the strategy and not the rate, so both are compared on the same draws."""
-        return (self.seed, PATTERN_NAMES.index(cell.pattern), cell.vary_index, replication)
+        """A run's seed: not the strategy, the rate, the policy or the deadline, so all are compared on the
+        same draws."""
+        return (self.seed, PATTERN_NAMES.index(cell.pattern), self.market_index(cell.vary_index), replication)
+
+    def market_index(self, vary_index: int) -> int:
+        """The index of a combination's values of the varied keys that are not paired (see PAIRED_KEY_PREFIXES),
+        in --vary order: the combination's own index when no paired key is varied."""
+        unpaired = [i for i, (k, _) in enumerate(self.vary) if not k.startswith(PAIRED_KEY_PREFIXES)]
+        if len(unpaired) == len(self.vary):
+            return vary_index
+        sizes = [len(v) for _, v in self.vary]
+        digits = []
+        for size in reversed(sizes):  # the last key varies fastest
+            digits.append(vary_index % size)
+            vary_index //= size
+        digits.reverse()
+        index = 0
+        for i in unpaired:
+            index = index * sizes[i] + digits[i]
+        return index
 
     def validate(self) -> None:
         """Check the numbers and build every (pattern, combination, strategy) scenario once,
@@ -333,6 +366,26 @@ class SweepSpec:
                         where = ", ".join(f"{k}={val!r}" for k, val in combo.items())
                         flag = "--vary" if combo else "--strategies/--patterns"
                         raise SweepError(f"{flag}: {where + ': ' if where else ''}{exc}") from None
+        for v, combo in enumerate(self.combos()):
+            for st in self.strategies:
+                # the on-demand makespan depends on the strategy (its saves), and young_daly's on the rate
+                for rate in (self.rates if st == "young_daly" else self.rates[:1]):
+                    try:
+                        check_deadline(self.cell_scenario(Cell(self.patterns[0], v, rate, st)))
+                    except ScenarioError as exc:
+                        where = ", ".join(f"{k}={val!r}" for k, val in combo.items())
+                        at = f"strategy {st}" + (f" at {rate:g}/h" if st == "young_daly" else "")
+                        flag = "--vary" if combo else "--set/SCENARIO"
+                        raise SweepError(f"{flag}: {where + ' ' if where else ''}({at}): {exc}") from None
+
+    def deadline_ok(self, cell: Cell) -> bool:
+        """Whether a cell's deadline can be met all on-demand (young_daly's baseline grows with the rate,
+        so a rate added by bracket expansion may make it impossible)."""
+        try:
+            check_deadline(self.cell_scenario(cell))
+        except ScenarioError:
+            return False
+        return True
 
 
 # -- running ---------------------------------------------------------------------
@@ -373,14 +426,31 @@ def _run_chunk(task: _Task) -> list[tuple]:
     L = task.limit
     rows = []
     for rep in task.reps:
-        m = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L).metrics()
-        if not m["finished"] and m["cost_usd"] <= L * m["ondemand_cost_usd"]:
-            m = _abandoned(m)
+        try:
+            m = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L).metrics()
+        except SpotsimError as exc:
+            # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
+            # trip back from a worker process (unpickling it fails and the pool would wait forever)
+            raise SweepError(str(exc)) from None
+        if not m["finished"]:
+            m = _stopped(m)
+            if m["cost_usd"] <= L * m["ondemand_cost_usd"]:
+                m = _abandoned(m)
         rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS))
     return rows
 
 
-KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions")
+KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions", "met_deadline",
+                       "deadline_slack_h")
+
+
+def _stopped(m: dict) -> dict:
+    """A run stopped early: past its deadline it missed it; before it, whether it would have met it is
+    unknown (NaN). Its slack (deadline minus the makespan reached) is an upper bound."""
+    slack = m.get("deadline_slack_h")
+    if slack is not None and slack >= 0:
+        m = {**m, "met_deadline": None}
+    return m
 
 
 def _abandoned(m: dict) -> dict:
@@ -519,7 +589,8 @@ class _Results:
         return np.flatnonzero((data[:, 0] == 0) & ~np.isnan(self.metric(cell, "cost_usd")))
 
 
-INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done"}
+INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done",
+               "switches"}
 
 
 def _metric_value(name: str, v: float):
@@ -599,6 +670,16 @@ def _refinement_cells(spec: SweepSpec, results: _Results) -> list[Cell]:
     return cells
 
 
+def _meetable(spec: SweepSpec, cells: list[Cell], by_group: bool = False) -> list[Cell]:
+    """The cells whose deadline can be met all on-demand; with `by_group`, a (pattern, combination)
+    group is dropped whole (its strategies share their rates)."""
+    bad = [c for c in cells if not spec.deadline_ok(c)]
+    if by_group:
+        groups = {(c.pattern, c.vary_index) for c in bad}
+        return [c for c in cells if (c.pattern, c.vary_index) not in groups]
+    return [c for c in cells if c not in bad]
+
+
 def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int]]:
     """(pattern, combination) groups with a curve that a higher rate could settle.
 
@@ -622,10 +703,13 @@ def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int
 
 # -- output files ------------------------------------------------------------------------
 def summary_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
-    """Per completed cell: mean and 95% CI of every metric (NaN where a run was abandoned)."""
+    """Per completed cell: mean and 95% CI of every metric (NaN where a run was abandoned), and the
+    PERCENTILES of PERCENTILE_METRICS over the runs that have a value."""
     header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, "in_grid", "replications", "unfinished"]
     for k in METRICS:
         header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
+        if k in PERCENTILE_METRICS:
+            header += [f"{k}_p{q}" for q in PERCENTILES]
     header += ["resimulated"]
     rows = []
     combos = spec.combos()
@@ -633,11 +717,22 @@ def summary_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[li
         data = results.cells[cell]
         row = [cell.strategy, cell.pattern, float(cell.rate), *(combos[cell.vary_index][k] for k in spec.vary_keys),
                cell.in_grid, data.shape[0], int((data[:, 0] == 0).sum())]
-        for j in range(len(METRICS)):
+        for j, k in enumerate(METRICS):
             row += list(be.band(data[:, 1 + j]))
+            if k in PERCENTILE_METRICS:
+                row += percentiles(data[:, 1 + j])
         row.append(results.resimulated[cell])
         rows.append(row)
     return header, rows
+
+
+def percentiles(values) -> list[float]:
+    """The PERCENTILES of the values that are not NaN (all NaN: NaN each)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return [math.nan] * len(PERCENTILES)
+    return [float(v) for v in np.percentile(x, PERCENTILES)]
 
 
 def breakeven_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
@@ -748,6 +843,9 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
             if rate is None or not groups:
                 break
             cells = [Cell(p, v, rate, st, EXPANSION) for p, v in groups for st in spec.strategies]
+            cells = _meetable(spec, cells, by_group=True)
+            if not cells:
+                break
             planned[0] += len(cells) * spec.replications
             run_cells(cells)
             outcome.expanded_rates.append(rate)
@@ -756,7 +854,7 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
             if todo:
                 planned[0] += sum(len(r) for r in todo.values())
                 rerun(todo)
-            cells = _refinement_cells(spec, results) if step < spec.refine_steps else []
+            cells = _meetable(spec, _refinement_cells(spec, results)) if step < spec.refine_steps else []
             if not cells:
                 break
             planned[0] += len(cells) * spec.replications
@@ -770,6 +868,10 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
         outcome.cells = len(results.order)
         write_meta(spec, out, False, len(results.order), outcome)
         raise SweepInterrupted(len(results.order), len(grid), sum(len(d) for d in results.cells.values())) from None
+    except Exception:  # a refused run: stop the workers and leave the complete cells in runs.csv
+        executor.close(abort=True)
+        results.close()
+        raise
     executor.close()
     results.close()
     _write_csv(out / "summary.csv", *summary_rows(spec, results))

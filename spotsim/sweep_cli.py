@@ -46,7 +46,9 @@ def _max_jobs() -> int:
 @click.option("--replications", "-n", default=sw.DEFAULT_REPLICATIONS, show_default=True,
               type=click.IntRange(min=1), help=f"Runs per cell (at most {sw.MAX_REPLICATIONS}).")
 @click.option("--vary", "vary", multiple=True, metavar="KEY=V1,V2,...",
-              help="Also sweep a scenario key, e.g. --vary vm.startup_s=60,120,300 (repeatable).")
+              help="Also sweep a scenario key, e.g. --vary vm.startup_s=60,120,300 (repeatable). Deadline "
+                   "policies: --vary job.deadline_h=2,3,4 --vary policy.name=greedy,omniscient (their runs share "
+                   "seeds, and add cost_vs_deadline and deadlines_met figures).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key before sweeping (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
