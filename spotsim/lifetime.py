@@ -28,6 +28,8 @@ STARTUP, WORK = "startup", "work"
 PREEMPTION, REVIEW = "preemption", "review"
 """Interrupt causes: the preemption's cut, and a deadline policy's review of a running lifetime."""
 FINISHED, PREEMPTED, LEFT = "finished", "preempted", "left"
+MIN_WAIT_S = 1e-6
+"""Shortest wait a policy's WAIT gets: a decision repeated at the same instant would loop forever."""
 LATE = 2
 """SimPy priority after NORMAL: a cut due at the instant the job's work ends comes after it."""
 
@@ -97,8 +99,9 @@ class SpotRun:
                 choice = policy.decide(self.situation(now, None))
             if choice.market == WAIT:
                 wait = market.wait_s(now)
-                if choice.until - now < wait:
-                    yield from self._wait(env, max(choice.until - now, 0.0), back=False)
+                until = max(choice.until, now + MIN_WAIT_S)  # time must move on between decisions
+                if until < now + wait:  # the policy stops waiting before capacity comes back
+                    yield from self._wait(env, until - now, back=False)
                 else:
                     yield from self._wait(env, wait)
                 continue
@@ -121,15 +124,12 @@ class SpotRun:
         durable = rem(*job.durable) if job.durable is not None else rem(0, 0.0)
         held = rem(job.state.epoch, job.into) if on is not None else durable
         spot_wait = self.market.wait_s(now)
-        step = s.job.step_s
-        es = s.checkpoint.emergency_s
-        unsaved = job.unsaved_s if on is not None else 0.0
-        leave = step + (es if unsaved > es else 0.0)
-        has_checkpoint = job.durable is not None or (on is not None and unsaved > es)
-        restart = s.vm.startup_s + (s.checkpoint.restore_s if has_checkpoint else 0.0)
+        step, es, startup = s.job.step_s, s.checkpoint.emergency_s, s.vm.startup_s
+        restore = s.checkpoint.restore_s
         sure = s.checkpoint.emergency and s.vm.notice_reliability >= 1.0 and step + es <= s.vm.notice_s
-        return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held, restart, leave,
-                         s.vm.notice_s, sure, self.remaining.total_s() + s.vm.startup_s, s.policy.margin_s,
+        return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held,
+                         startup + (restore if job.durable is not None else 0.0), startup + restore, step, es,
+                         s.vm.notice_s, sure, self.remaining.total_s() + startup, s.policy.margin_s,
                          s.policy.assume_no_loss)
 
     # -- one lifetime -------------------------------------------------------------------

@@ -116,7 +116,8 @@ def check_deadline(s: Scenario, od_makespan_s: float | None = None, measured=Non
     if s.job.deadline_h is None:
         return math.inf
     if od_makespan_s is None:
-        od_makespan_s = ondemand_baseline(s, 0, measured=measured)[0]
+        rate = planning_rate_per_h(s, build_pattern(s.interrupts, s.vm.notice_s))
+        od_makespan_s = ondemand_baseline(s, 0, measured=measured, rate_per_h=rate)[0]
     deadline_s = s.job.deadline_h * 3600.0
     fixed = s.job.epoch_jitter == 0 and measured is None
     if fixed and od_makespan_s > deadline_s * (1 + 1e-9) + 1e-6:

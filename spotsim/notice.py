@@ -162,7 +162,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                 cut_off = True
     ew = s.checkpoint.emergency_s
     fits = used + ew <= window
-    worth = job.unsaved_s > (ew if voluntary else 1e-12)
+    # A voluntary stop saves only what takes longer to redo than to save and restore.
+    worth = job.unsaved_s > (ew + (s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else 1e-12)
     if saving and not cut_off and not write_done and (fits or used < window) and worth:
         position = job.position(job.state.epoch, job.into)
         if fits:

@@ -54,10 +54,13 @@ class Situation:
     """Work left from the newest durable checkpoint (from the start if none)."""
     remaining_held_s: float
     """Work left from the progress held in memory (= durable between lifetimes)."""
-    restart_s: float
-    """Start-up plus restore of a new VM from the checkpoint a stop now would leave."""
-    leave_s: float
-    """Seconds a voluntary stop now takes before the VM is off (finishing the step, a save)."""
+    restart_durable_s: float
+    """Start-up, plus the restore if there is a durable checkpoint: a new VM from the durable point."""
+    restart_held_s: float
+    """Start-up plus restore: a new VM from a checkpoint of the held progress."""
+    step_s: float
+    save_s: float
+    """The emergency (or policy's) save."""
     notice_s: float
     save_fits: bool
     """A preemption now keeps the held progress (emergency save sure to fit the notice)."""
@@ -66,35 +69,47 @@ class Situation:
     margin_s: float
     assume_no_loss: bool
 
-    @property
-    def remaining_at_risk_s(self) -> float:
-        """Work left after a preemption now (see the module docstring)."""
+    def _at_risk(self) -> float:
+        """Restart plus work left after a preemption now (see the module docstring)."""
+        if self.on is None or self.remaining_held_s >= self.remaining_durable_s:
+            return self.restart_durable_s + self.remaining_durable_s
         if self.on != SPOT or self.save_fits or self.assume_no_loss:
-            return self.remaining_held_s
-        return self.remaining_durable_s
+            return self.restart_held_s + self.remaining_held_s
+        return self.restart_durable_s + self.remaining_durable_s
+
+    def stop_saves(self) -> bool:
+        """Whether a voluntary stop now should save the held progress: saving it (and restoring it)
+        takes less than redoing it (the run's stop follows the same rule, notice.stop_at_cut)."""
+        return (self.on is not None
+                and self.save_s + self.restart_held_s + self.remaining_held_s
+                < self.restart_durable_s + self.remaining_durable_s)
+
+    def finish_after_stop_s(self) -> float:
+        """Seconds from now to the end of the job if it stops now and goes on on-demand."""
+        if self.on is None:
+            return self.restart_durable_s + self.remaining_durable_s
+        if self.stop_saves():
+            return self.step_s + self.save_s + self.restart_held_s + self.remaining_held_s
+        return self.step_s + self.restart_durable_s + self.remaining_durable_s
 
     def latest_ondemand_start(self) -> float:
-        """The latest moment an on-demand VM may start (from what a stop now keeps) and still finish
-        by the deadline less the margin."""
-        if self.on is None:
-            return self.deadline - self.margin_s - self.restart_s - self.remaining_durable_s
-        # Running: a voluntary stop keeps the held progress (after leave_s) or the durable one.
-        keep = min(self.leave_s + self.remaining_held_s, self.remaining_durable_s)
-        return self.deadline - self.margin_s - self.restart_s - keep
+        """The latest moment the job may stop and go on on-demand and still finish by the deadline
+        less the margin."""
+        return self.deadline - self.margin_s - self.finish_after_stop_s()
 
     def spot_safe_until(self) -> float:
         """Until when the job may be on Spot: a preemption then still leaves time to finish on
-        on-demand (its VM is off by the end of the notice window)."""
-        window = 0.0 if self.assume_no_loss else self.notice_s
-        return self.deadline - self.margin_s - window - self.restart_s - self.remaining_at_risk_s
+        on-demand (its VM is off by the end of the notice window; a stop of its own finishes the step
+        in flight first)."""
+        window = self.step_s if self.assume_no_loss else max(self.notice_s, self.step_s)
+        return self.deadline - self.margin_s - window - self._at_risk()
 
     def progress_s(self) -> float:
         """Progress in on-demand seconds: the total less what finishing from here on a new VM takes."""
         if self.on == ONDEMAND:
-            left = self.remaining_held_s
-        else:
-            left = self.remaining_at_risk_s
-        return self.total_s - self.restart_s - left
+            return self.total_s - min(self.restart_held_s + self.remaining_held_s,
+                                      self.restart_durable_s + self.remaining_durable_s)
+        return self.total_s - self._at_risk()
 
 
 class Policy:

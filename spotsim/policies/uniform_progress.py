@@ -4,9 +4,9 @@ Can't Be Late's Uniform Progress (../shared/FACTS.md "Deadlines"): progress
 (on-demand seconds of the job done, counting only what a preemption would
 keep) is held at or above total x t / deadline. Behind the line the job runs
 on-demand even if Spot is there; ahead of it, it runs on Spot when Spot is
-there and idles otherwise. Hysteresis: it leaves on-demand for Spot only once
-it is `policy.hysteresis_s` (default one changeover: start-up + restore) ahead
-of the line, so it does not flap. On Spot, progress grows faster than the
+there and idles otherwise. Hysteresis, so it does not flap: it moves to
+on-demand once `policy.hysteresis_s` (default one changeover: start-up +
+restore) behind the line, and back to Spot once that far ahead of it. On Spot, progress grows faster than the
 line, so only the deadline's safety net (greedy's) stops a Spot lifetime;
 when the safety net fires the job stays on on-demand for good.
 """
@@ -46,7 +46,7 @@ class UniformProgress(Policy):
             if ahead and sit.spot_now and self._spot_safe_after_leaving(sit):
                 return Decision(SPOT)
             return Decision(ONDEMAND, self._review_on_ondemand(sit, progress))
-        if progress < self.line(sit, now) - EPS_S:
+        if progress < self.line(sit, now) - self.hysteresis_s - EPS_S:
             return Decision(ONDEMAND)
         if sit.spot_now:
             until = sit.spot_safe_until()
@@ -54,13 +54,15 @@ class UniformProgress(Policy):
                 return Decision(SPOT, until)
             self.for_good = True
             return Decision(ONDEMAND)
-        behind_at = progress * sit.deadline / sit.total_s if sit.total_s > 0 else math.inf
+        # The moment the line passes progress + hysteresis (by more than EPS_S, as the test above needs).
+        behind_at = ((progress + self.hysteresis_s + 2 * EPS_S) * sit.deadline / sit.total_s
+                     if sit.total_s > 0 else math.inf)
         return Decision(WAIT, max(now, min(sit.latest_ondemand_start(), behind_at, now + sit.spot_wait_s)))
 
     def _spot_safe_after_leaving(self, sit: Situation) -> bool:
         """Moving to Spot now (a save, then a new VM) still leaves a preemption time to finish."""
-        window = 0.0 if sit.assume_no_loss else sit.notice_s
-        finish = sit.now + sit.leave_s + window + 2 * sit.restart_s + sit.remaining_held_s
+        window = sit.step_s if sit.assume_no_loss else max(sit.notice_s, sit.step_s)
+        finish = sit.now + sit.finish_after_stop_s() + window + sit.restart_held_s
         return finish <= sit.deadline - sit.margin_s - MIN_REVIEW_S
 
     def _review_on_ondemand(self, sit: Situation, progress: float) -> float:
