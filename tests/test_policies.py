@@ -144,7 +144,7 @@ def test_a_gang_runs_on_spot_only_when_enough_nodes_are_up(tmp_path):
     path = tmp_path / "gang.json"
     path.write_text(json.dumps({"metadata": {"gap_seconds": gap}, "data": counts}))
     s = scenario("interrupts.pattern=trace", f"interrupts.trace={path}", "interrupts.trace_min_nodes=4",
-                 "interrupts.trace_start_s=0", "vm.notice_s=0", "job.epochs=60")
+                 "interrupts.trace_start_s=0", "capacity.wait=trace", "vm.notice_s=0", "job.epochs=60")
     log = EventLog(keep=True)
     r = simulate(with_deadline(s, 1.5, "greedy"), 0, events=log)
     spot_starts = [e["t"] for e in log.records if e["event"] == "vm_start" and e["market"] == "spot"]

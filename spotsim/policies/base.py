@@ -102,7 +102,16 @@ class Situation:
         on-demand (its VM is off by the end of the notice window; a stop of its own finishes the step
         in flight first)."""
         window = self.step_s if self.assume_no_loss else max(self.notice_s, self.step_s)
-        return self.deadline - self.margin_s - window - self._at_risk()
+        return self.deadline - self.margin_s - window - self._at_risk_ahead()
+
+    def _at_risk_ahead(self) -> float:
+        """The most `_at_risk` can be until the review: remaining work only shrinks, but the first
+        durable checkpoint adds a restore to the restart, so count the restore from now on."""
+        restart = max(self.restart_held_s, self.restart_durable_s)
+        if self.on == SPOT and self.remaining_held_s < self.remaining_durable_s and (
+                self.save_fits or self.assume_no_loss):
+            return restart + self.remaining_held_s
+        return restart + self.remaining_durable_s
 
     def progress_s(self) -> float:
         """Progress in on-demand seconds: the total less what finishing from here on a new VM takes."""

@@ -47,7 +47,7 @@ class UniformProgress(Policy):
                 return Decision(SPOT)
             return Decision(ONDEMAND, self._review_on_ondemand(sit, progress))
         if progress < self.line(sit, now) - self.hysteresis_s - EPS_S:
-            return Decision(ONDEMAND)
+            return Decision(ONDEMAND, self._review_on_ondemand(sit, progress))
         if sit.spot_now:
             until = sit.spot_safe_until()
             if until - now >= MIN_REVIEW_S:
