@@ -130,7 +130,8 @@ class SpotRun:
         return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held,
                          startup + (restore if job.durable is not None else 0.0), startup + restore, step, es,
                          s.vm.notice_s, sure, self.remaining.total_s() + startup, s.policy.margin_s,
-                         s.policy.assume_no_loss)
+                         s.policy.assume_no_loss, s.prices.spot_per_h / s.prices.ondemand_per_h,
+                         s.billing.minimum_s, s.billing.increment_s, s.job.eval_s)
 
     # -- one lifetime -------------------------------------------------------------------
     def _lifetime(self, env, choice: Decision):

@@ -119,10 +119,10 @@ def test_checkpoint_aware_greedy_meets_deadlines_a_no_loss_greedy_misses():
     s = scenario(*base)
     met = {}
     for naive in (False, True):
-        run = with_deadline(s, 1.25, "greedy", **{"policy.assume_no_loss": naive})
+        run = with_deadline(s, 1.1, "greedy", **{"policy.assume_no_loss": naive})
         met[naive] = [simulate(run, (1, i)).met_deadline for i in range(60)]
     assert all(m == 1.0 for m in met[False])
-    assert sum(met[True]) < 0.9 * len(met[True])
+    assert sum(met[True]) <= 0.95 * len(met[True])  # about 12% missed with these seeds
 
 
 def test_uniform_progress_leaves_on_demand_for_spot_when_ahead():
@@ -183,3 +183,17 @@ def test_run_json_reports_the_deadline_metrics():
         v = out[k]
         assert v["p5"] <= v["p50"] <= v["p95"]
     assert out["cost_ratio"]["mean"] == pytest.approx(out["cost_usd"]["mean"] / out["ondemand_cost_usd"]["mean"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=any_scenario(), policy=st.sampled_from(DEADLINE_POLICIES), factor=st.floats(1.0, 1.5))
+def test_without_preemptions_a_deadline_policy_costs_no_more_than_on_demand(case, policy, factor):
+    """Spot that is never taken away: a policy starts it only for a window whose work pays for its
+    start-up, restore, save and billing minimum at the on-demand price, so it never ends up dearer
+    than all on-demand, however tight the deadline."""
+    s, seed = case
+    s = s.with_values({"interrupts.pattern": "regular", "interrupts.rate_per_h": 1e-9, "interrupts.trace": None,
+                       "capacity.wait": "none"})
+    r = simulate(with_deadline(s, factor, policy, seed), seed)
+    assert r.met_deadline == 1.0
+    assert r.cost_usd <= r.ondemand_cost_usd * (1 + 1e-9) + 1e-12

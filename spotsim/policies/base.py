@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from ..costs import billed_seconds
+
 SPOT, ONDEMAND, WAIT = "spot", "ondemand", "wait"
 MIN_REVIEW_S = 1.0
 """A running lifetime is reviewed at most this often: a policy whose slack is smaller stops it now
@@ -68,6 +70,14 @@ class Situation:
     """The whole job on one on-demand VM (its on-demand makespan)."""
     margin_s: float
     assume_no_loss: bool
+    spot_price_ratio: float = 0.0
+    """Spot price / on-demand price."""
+    billing_minimum_s: float = 0.0
+    """The shortest time a VM is billed for."""
+    billing_increment_s: float = 0.0
+    """Billed time is rounded up to this (0: exact)."""
+    unsaveable_s: float = 0.0
+    """The longest stretch of work a stop cannot keep in part (an epoch's evaluation)."""
 
     def _at_risk(self) -> float:
         """Restart plus work left after a preemption now (see the module docstring)."""
@@ -112,6 +122,37 @@ class Situation:
                 self.save_fits or self.assume_no_loss):
             return restart + self.remaining_held_s
         return restart + self.remaining_durable_s
+
+    def spot_worth_starting(self, until: float) -> bool:
+        """Whether a Spot VM started now and left at `until` (for on-demand) pays for itself: the
+        on-demand time its work saves, at the on-demand price, beats its own bill, which pays for its
+        start-up, restore and save too (both bills rounded as the cloud rounds them). Without this
+        rule a job with little slack starts Spot for a few seconds of work and ends up dearer than
+        all on-demand. Expected value if no preemption comes: a preemption can still make it dearer."""
+        return self.spot_worth(until - self.now, self.finish_after_stop_s())
+
+    def spot_worth(self, window: float, ondemand_alone_s: float) -> bool:
+        """`spot_worth_starting` for a Spot VM that may stay `window` seconds from its start, against
+        `ondemand_alone_s` seconds of on-demand that finish the job without it."""
+        if window < MIN_REVIEW_S:
+            return False
+        restart = self.restart_durable_s if self.on is None else self.restart_held_s
+        to_finish = restart + self.remaining_held_s
+        if window >= to_finish:  # the job finishes on Spot
+            stay, ondemand_after_s = to_finish, 0.0
+        else:
+            # It stops at `until`, finishes its step and saves (billed, not progress); an evaluation
+            # cut short is lost.
+            work = window - restart - self.unsaveable_s
+            if work <= self.save_s + self.restart_held_s - restart:
+                return False  # the stop would not save it (notice.stop_at_cut): all of it is lost
+            stay = window + self.step_s + self.save_s
+            ondemand_after_s = self.restart_held_s + self.remaining_held_s - work
+        saved = self._billed(ondemand_alone_s) - self._billed(ondemand_after_s)
+        return saved > self._billed(stay) * self.spot_price_ratio
+
+    def _billed(self, seconds: float) -> float:
+        return billed_seconds(seconds, self.billing_minimum_s, self.billing_increment_s)
 
     def progress_s(self) -> float:
         """Progress in on-demand seconds: the total less what finishing from here on a new VM takes."""

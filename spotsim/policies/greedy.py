@@ -34,9 +34,9 @@ class Greedy(Policy):
             return self._ondemand()
         if sit.spot_now:
             until = sit.spot_safe_until()
-            if until - now >= MIN_REVIEW_S:
+            if sit.spot_worth_starting(until):
                 return Decision(SPOT, until)
-            return self._ondemand()
+            return self._ondemand()  # the window only shrinks from here
         return Decision(WAIT, min(latest, now + sit.spot_wait_s))
 
     def _ondemand(self) -> Decision:

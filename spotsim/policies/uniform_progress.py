@@ -50,7 +50,7 @@ class UniformProgress(Policy):
             return Decision(ONDEMAND, self._review_on_ondemand(sit, progress))
         if sit.spot_now:
             until = sit.spot_safe_until()
-            if until - now >= MIN_REVIEW_S:
+            if sit.spot_worth_starting(until):
                 return Decision(SPOT, until)
             self.for_good = True
             return Decision(ONDEMAND)
@@ -60,10 +60,12 @@ class UniformProgress(Policy):
         return Decision(WAIT, max(now, min(sit.latest_ondemand_start(), behind_at, now + sit.spot_wait_s)))
 
     def _spot_safe_after_leaving(self, sit: Situation) -> bool:
-        """Moving to Spot now (a save, then a new VM) still leaves a preemption time to finish."""
+        """Moving to Spot now (a save, then a new VM) still leaves a preemption time to finish, and
+        the Spot VM may stay long enough to pay for itself (Situation.spot_worth)."""
         window = sit.step_s if sit.assume_no_loss else max(sit.notice_s, sit.step_s)
         finish = sit.now + sit.finish_after_stop_s() + window + sit.restart_held_s
-        return finish <= sit.deadline - sit.margin_s - MIN_REVIEW_S
+        slack = sit.deadline - sit.margin_s - finish
+        return slack >= MIN_REVIEW_S and sit.spot_worth(slack + sit.restart_held_s, sit.remaining_held_s)
 
     def _review_on_ondemand(self, sit: Situation, progress: float) -> float:
         """When progress, growing at one second a second on on-demand, is `hysteresis_s` ahead of the
