@@ -16,6 +16,10 @@ class ScenarioError(SpotsimError):
         where = f" (from {source})" if source else ""
         super().__init__(f"{key} = {value!r}{where}: {allowed}")
 
+    def __reduce__(self):
+        """Rebuild from the constructor's arguments: a sweep worker's error crosses a process pipe."""
+        return (self.__class__, (self.key, self.value, self.allowed, self.source))
+
 
 class TraceError(SpotsimError):
     """A preemption trace file that cannot be read or makes no sense."""

@@ -108,3 +108,13 @@ def test_bundled_scenarios_load():
     assert files
     for f in files:
         load_scenario([f])
+
+
+def test_a_scenario_error_survives_a_process_pipe():
+    """Sweep workers send their errors back pickled: the message, key and value arrive intact."""
+    import pickle
+
+    err = ScenarioError("job.deadline_h", 0.5, "shorter than all on-demand (2.0 h)", "--vary")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ScenarioError and str(back) == str(err)
+    assert (back.key, back.value, back.allowed, back.source) == (err.key, err.value, err.allowed, err.source)
