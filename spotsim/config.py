@@ -123,9 +123,9 @@ class Policy:
     margin_s: float = key(0.0, "seconds", lo=0,
                           doc="greedy/uniform_progress: slack kept in hand before moving to on-demand")
     hysteresis_s: float | None = key(None, "seconds", lo=0, optional=True,
-                                     doc="uniform_progress: how far ahead of the line progress must be before "
-                                         "leaving on-demand for Spot (default: one changeover, vm.startup_s + "
-                                         "checkpoint.restore_s)")
+                                     doc="uniform_progress: how far behind the line progress may fall before "
+                                         "on-demand, and how far ahead it must be before leaving on-demand for "
+                                         "Spot (default: one changeover, vm.startup_s + checkpoint.restore_s)")
     assume_no_loss: bool = key(False, "bool",
                                doc="count progress held in memory as safe, as Can't Be Late's policies do "
                                    "(their simulator never loses work); false: only what a preemption "
