@@ -19,7 +19,7 @@ $(VENV)/.core: $(BIN)/python setup.cfg pyproject.toml
 # torch>=2.4 from the `real` extra; where pip is capped by a local constraints
 # file (as on our build machines) the capped release installs from local disk.
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/pip install --quiet -e '.[real,dev]'
+	$(BIN)/pip install --quiet -e '.[real,cloud,dev]'
 	touch $@
 
 setup: $(VENV)/.core
