@@ -25,7 +25,7 @@ MAX_RATE_PER_H = 3600.0
 """A mean uptime under a second: no trainer gets through start-up (Python, torch, data,
 model) that fast, so a run at a higher rate would restart forever."""
 RATE_PATTERNS = ("regular", "poisson", "bursty", "weibull")
-RESUME_FREE = ("out", "resume", "quiet")
+RESUME_FREE = ("out", "resume", "quiet", "metadata_url", "notice_poll_s")
 """Options a `--resume` may give freely; every other one comes from the stopped run."""
 
 _RATE = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(?:/\s*(h|hr|hour|min|m|s))?\s*$")
@@ -84,6 +84,15 @@ def main():
 @click.option("--async-checkpoint", is_flag=True, help="copy to CPU memory, write in a background thread")
 @click.option("--interrupts", "pattern", type=click.Choice(sorted(PATTERNS)), default="none", show_default=True,
               help="when the supervisor preempts the trainer; none: never (a baseline run)")
+@click.option("--notice", type=click.Choice(["signal", "gcp", "aws", "azure"]), default="signal", show_default=True,
+              help="where preemption notices come from: signal (this supervisor injects them, per --interrupts), "
+                   "or the cloud's metadata service on a Spot VM (gcp, aws, azure): the cloud then ends the VM, "
+                   "and `real run --resume` continues on the next")
+@click.option("--metadata-url", help="the metadata server's address for --notice gcp|aws|azure "
+                                     "(default: the cloud's own; for tests and proxies)")
+@click.option("--notice-poll-s", type=click.FloatRange(min=0, min_open=True),
+              help="seconds between metadata polls (aws 5, azure 1); gcp long-polls and asks again after "
+                   "this long (60)")
 @click.option("--rate", help="mean preemptions per hour of uptime, e.g. 6/h; needed by "
                              + ", ".join(RATE_PATTERNS) + f" (at most {MAX_RATE_PER_H:g}/h)")
 @click.option("--trace", type=click.Path(dir_okay=False), help="trace file for --interrupts trace")
@@ -185,6 +194,7 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
     out = Path(out)
     if epochs is None:
         raise click.UsageError("Missing option '--epochs' (how many epochs to train)")
+    notices = _notice_source(opts, pattern)
     if rate is not None and pattern == "none":
         raise click.UsageError("--rate needs a pattern that preempts: add --interrupts "
                                + " or ".join(RATE_PATTERNS) + " (without --interrupts nothing is preempted)")
@@ -227,6 +237,8 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
         except Exception as exc:  # no network, disk full, ...
             raise click.ClickException(f"could not download CIFAR-100 into {data_root}: {exc}. "
                                        f"Use --dataset synthetic to run without it.") from None
+    if notices is not None:
+        _probe(notices)
     if history is None:
         _check_out(out)
     cfg = RunConfig(out=str(out.resolve()), epochs=epochs, model=model, dataset=dataset,
@@ -241,7 +253,7 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     say = None if quiet else (lambda line: click.echo(line, err=True))
-    sup = Supervisor(cfg, pat, seed, grace, restart_delay, max_lifetimes, crash_loop, say=say,
+    sup = Supervisor(cfg, pat, seed, grace, restart_delay, max_lifetimes, crash_loop, say=say, notices=notices,
                      env={**os.environ, "PYTHONPATH": os.pathsep.join(
                          filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))})
     try:
@@ -251,10 +263,56 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
     from .summary import format_summary, summarize
 
     click.echo(format_summary(summarize(out)))
+    if outcome.vm_notice is not None:
+        _vm_preempted(sup, outcome.vm_notice, out)
     if outcome.interrupted:
         click.echo(f"interrupted: the run stopped before all epochs were done; "
                    f"`real run --resume --out {out}` continues it", err=True)
         sys.exit(130)
+
+
+def _notice_source(opts: dict, pattern: str):
+    """The cloud notice source the options ask for (None for --notice signal); refuses mixtures."""
+    from .notices import build
+
+    name = opts.get("notice") or "signal"
+    if name == "signal":
+        for key in ("metadata_url", "notice_poll_s"):
+            if opts.get(key) is not None:
+                raise click.UsageError(f"--{key.replace('_', '-')} is for a cloud's notices: add --notice gcp, "
+                                       f"aws or azure (with --notice signal this supervisor sends them)")
+        return None
+    if pattern != "none":
+        raise click.UsageError(f"--notice {name} takes preemptions from the cloud; --interrupts {pattern} would "
+                               f"inject more: use one or the other")
+    try:
+        return build(name, opts.get("metadata_url"), opts.get("notice_poll_s"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metadata-url") from None
+
+
+def _probe(source) -> None:
+    """Ask the metadata server once before anything trains: an unreachable one is an error within seconds."""
+    from .notices import NoticeError, probe
+
+    try:
+        probe(source)
+    except NoticeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+VM_PREEMPTED = 3
+"""`real run`'s exit status when a cloud's notice ended this VM's part of the run."""
+
+
+def _vm_preempted(sup, notice, out: Path) -> None:
+    """This VM's part of the run is over: wait for the cloud to end the VM, then exit 3."""
+    click.echo(f"this VM was preempted ({notice.source} notice); the trainer's state is saved. "
+               f"`real run --resume --out {out}` continues the run on the next VM", err=True)
+    if not sup.await_vm_end():
+        click.echo("the cloud announced the end of this VM, but it is still running long after; stopping here",
+                   err=True)
+    sys.exit(VM_PREEMPTED)
 
 
 @main.command()

@@ -21,9 +21,15 @@ def summarize(run_dir: str | Path) -> dict:
     - epoch_train_s: training seconds of epochs trained in one piece (no restart inside);
     - checkpoint_{write,stall}_s, checkpoint_mb: periodic and emergency saves that succeeded;
     - restore_s: resumes that loaded a checkpoint; cold_start_s: trainer spawn to first step;
-    - notice_to_durable_s: per preemption, from the supervisor sending SIGTERM to the state
-      being durable (an emergency save, or a periodic save in progress, finishing; 0 if
-      nothing was new); preemptions whose work was lost are left out;
+    - notice_to_durable_s: per preemption, from the notice to the state being durable (an
+      emergency save, or a periodic save in progress, finishing; 0 if nothing was new);
+      the notice is the supervisor's SIGTERM, or with a cloud source the cloud's notice
+      (the SIGTERM's `t` minus its `notice_lag_s`); preemptions whose work was lost are left out;
+    - notice_source: where the run's notices came from (`signal`: the supervisor, or `gcp`,
+      `aws`, `azure`); notices_by_source counts the notices relayed by source (`shutdown`: a
+      SIGTERM to the supervisor on a cloud VM); notice_lag_s: per cloud notice, from the
+      cloud's notice (AWS: its `time` minus 2 min; Azure: NotBefore minus 30 s; GCP says no
+      time: when the poll saw it) to the trainer's SIGTERM;
     - lost_epochs / lost_s per preemption that interrupted training: position at the notice
       minus where the next trainer that got going resumed, in epochs and in seconds of
       training (x the median epoch time);
@@ -55,18 +61,22 @@ def summarize(run_dir: str | Path) -> dict:
     for r in received:
         lt = r["lifetime"]
         s = sent_by_lifetime.get(lt, r)  # measured from the supervisor's SIGTERM where there was one
+        t0 = s["t"] - (s.get("notice_lag_s") or 0.0)  # ... or from the cloud's notice before it
         if r.get("action") == "already_durable":
             # durable when the signal came, or once the periodic save in progress finished
             done = [e["t"] for e in ckpts if e.get("lifetime") == lt and e["t"] >= s["t"]]
-            latency.append(max(done) - s["t"] if done else 0.0)
+            latency.append(max(done) - t0 if done else s["t"] - t0)
         elif lt in emergency:
-            latency.append(emergency[lt]["t"] - s["t"])
+            latency.append(emergency[lt]["t"] - t0)
         lost = lost_at.get(lt)  # counted by calibrate.lost_work, as calibration counts it
         if lost is not None:
             lost_epochs.append(lost)
     return {
         "run": str(run_dir),
         "strategy": start.get("strategy"), "pattern": start.get("pattern"), "rate_per_h": start.get("rate_per_h"),
+        "notice_source": start.get("notice") or "signal",
+        "notices_by_source": {k: sum(1 for e in sent if e.get("notice_source", "signal") == k)
+                              for k in sorted({e.get("notice_source", "signal") for e in sent})},
         "model": start.get("model"), "dataset": start.get("dataset"), "async_checkpoint": start.get("async_checkpoint"),
         "epochs_requested": start.get("epochs"),
         "epochs_done": max((e["epoch"] for e in epochs), default=0),
@@ -88,6 +98,7 @@ def summarize(run_dir: str | Path) -> dict:
         "restore_s": _stats(e["restore_s"] for e in resumes if e.get("checkpoint")),
         "cold_start_s": _stats(e.get("cold_start_s") for e in resumes),
         "notice_to_durable_s": _stats(latency),
+        "notice_lag_s": _stats(e.get("notice_lag_s") for e in sent),
         "lost_epochs_per_preemption": _stats(lost_epochs),
         "lost_s_per_preemption": _stats(x * epoch_med for x in lost_epochs) if epoch_med else None,
         "capacity_wait_s": sum(e["wait_s"] for e in by("capacity_back") if not _restart_delay(e)),
@@ -105,8 +116,10 @@ def format_summary(s: dict) -> str:
     """Lines of `name: value` for people; statistics as mean (median, min-max, n)."""
     lines = []
     for k, v in s.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and "mean" in v:
             v = (f"{v['mean']:.4g} (median {v['median']:.4g}, {v['min']:.4g}-{v['max']:.4g}, n={v['n']})")
+        elif isinstance(v, dict):
+            v = ", ".join(f"{name} {n}" for name, n in v.items()) or "-"
         elif isinstance(v, float):
             v = f"{v:.4g}"
         elif v is None:
