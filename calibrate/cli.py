@@ -14,9 +14,18 @@ from .runs import read_runs
 
 
 def _load_runs(paths) -> list:
-    """Runs of every log (a run directory stands for its events.jsonl); errors as one line."""
+    """Runs of every log (a run directory stands for its events.jsonl; a URL: calibrate/sources.py);
+    errors as one line."""
+    from .sources import is_url, read_url
+
     runs = []
     for p in paths:
+        if is_url(p):
+            try:
+                runs += read_url(p)
+            except SpotsimError as exc:
+                raise click.ClickException(str(exc)) from None
+            continue
         path = Path(p)
         if path.is_dir():
             path = path / "events.jsonl"
@@ -29,14 +38,26 @@ def _load_runs(paths) -> list:
     return runs
 
 
+def _logs(ctx, param, values):
+    """EVENTS: local paths must exist (as click.Path(exists=True) says); URLs are read later."""
+    from real.storage import local_path, scheme
+
+    from .sources import is_url
+
+    local = click.Path(exists=True)
+    return tuple(v if is_url(v) else local.convert(str(local_path(v)) if scheme(v) == "file" else v, param, ctx)
+                 for v in values)
+
+
 @click.command()
-@click.argument("events", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("events", nargs=-1, required=True, callback=_logs)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="scenario YAML to write, e.g. scenarios/calibrated/NAME.yaml")
 @click.option("--base", type=click.Path(dir_okay=False, exists=True),
               help="scenario the calibrated one extends (cloud, prices, billing), e.g. scenarios/study/base.yaml")
 def calibrate(events, output, base):
-    """Fit a scenario to measured EVENTS logs (events.jsonl files or run directories)."""
+    """Fit a scenario to measured EVENTS logs (events.jsonl files or run directories, local or at a
+    gs://, s3:// or az:// URL: a log, a run folder, or a folder of run folders)."""
     from . import scenario_yaml
     from .fit import fit
     from spotsim.config import load_scenario
@@ -71,7 +92,7 @@ def _percent(ctx, param, value: float) -> float:
 @click.command()
 @click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False),
               help="the calibrated scenario (spotsim calibrate)")
-@click.argument("events", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("events", nargs=-1, required=True, callback=_logs)
 @click.option("--out", "out_dir", default="validation", show_default=True, type=click.Path(file_okay=False),
               help="folder for validation.csv and validation.png")
 @click.option("--max-error", default=5.0, show_default=True, type=float, callback=_percent,

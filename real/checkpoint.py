@@ -12,6 +12,14 @@ manifest was never written (the process died between the two renames) is
 removed by the next trainer's clean-up and by every prune: it can never become
 valid, and at 100+ MB each such files would fill the disk. One writer at a time
 per directory (the supervisor's lock) makes that safe.
+
+In an object store (`ObjectCheckpointStore`, `--ckpt-dir gs://|s3://|az://...`)
+there is no rename: the payload is uploaded under a name no other write uses
+(`ckpt-NNNNNN-<random>.pt`), then the manifest `ckpt-NNNNNN.json` naming it;
+the manifest, one small upload that the store makes visible whole or not at all,
+is again the completion marker. An upload cut by a kill leaves at most an object
+no manifest names, which is ignored and removed. `open_store` picks the class
+for a `--ckpt-dir` (a plain path or file:// is a local directory, as above).
 """
 from __future__ import annotations
 
@@ -24,17 +32,20 @@ import os
 import re
 import signal
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import faults
+from . import faults, storage
 
 log = logging.getLogger("real.checkpoint")
 
 CHECKPOINT_SCHEMA = 1
 _NAME = re.compile(r"^ckpt-(\d{6})\.(pt|json)$")
 _CHUNK = 4 << 20
+_PART = 8 << 20
+"""Object-store uploads go in parts of this size (S3's minimum is 5 MiB; GCS wants 256 KiB multiples)."""
 
 
 class CheckpointWriteError(OSError):
@@ -52,6 +63,10 @@ class Written:
     """Serialise + write + fsync + rename, as measured by the writer."""
     done_at: float
     """`time.monotonic()` reading at which the checkpoint became durable."""
+    serialise_s: float | None = None
+    """torch.save into memory and its sha256."""
+    upload_s: float | None = None
+    """Object stores: payload and manifest uploads, until the store had both (None: a local write)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,9 @@ class CheckpointStore:
         fail_at = None
         if faults.get("enospc_on_write") == self._writes and final.suffix == ".pt":
             fail_at = len(data) // 2
+        kill_at = None
+        if faults.get("sigkill_mid_write") == self._writes and final.suffix == ".pt":
+            kill_at = len(data) // 2
         chunks = max(1, -(-len(data) // _CHUNK))
         try:
             with open(tmp, "wb") as fh:
@@ -139,6 +157,9 @@ class CheckpointStore:
                         fh.flush()
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
                     fh.write(view[i:i + _CHUNK])
+                    if kill_at is not None and i + _CHUNK >= kill_at:
+                        fh.flush()
+                        os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die half-way through the write
                     if slow_s:
                         time.sleep(slow_s / chunks)
                 fh.flush()
@@ -165,6 +186,7 @@ class CheckpointStore:
             torch.save(payload, buf)
             data = buf.getbuffer()
             digest = hashlib.sha256(data).hexdigest()
+            serialise_s = time.perf_counter() - t0
             self._write_file(pt, data, faults.get("slow_write_s"))
             if faults.get("sigkill_before_manifest") == self._writes:
                 os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die between the two renames
@@ -172,6 +194,8 @@ class CheckpointStore:
                         "wall": time.time(), **meta}
             self._write_file(pt.with_suffix(".json"), json.dumps(manifest, indent=1).encode())
             _fsync_dir(self.dir)
+            if faults.get("sigkill_after_manifest") == self._writes:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die once durable, before pruning
         except OSError as exc:
             pt.unlink(missing_ok=True)
             reason = exc.strerror or str(exc)
@@ -181,7 +205,7 @@ class CheckpointStore:
         seconds = time.perf_counter() - t0
         done_at = time.monotonic()
         self._prune()
-        return Written(str(pt), len(data), seconds, done_at)
+        return Written(str(pt), len(data), seconds, done_at, serialise_s=serialise_s)
 
     def _prune(self) -> None:
         valid = [s for s in self._seqs() if (self.dir / f"ckpt-{s:06d}.json").exists()]
@@ -234,6 +258,220 @@ class CheckpointStore:
             log.warning("skipping checkpoint %s: %s", name, why)
             skipped.append((name, why))
         return None
+
+
+_OBJECT = re.compile(r"^ckpt-(\d{6})(?:-([0-9a-f]+))?\.(pt|json)$")
+
+
+class ObjectCheckpointStore:
+    """The checkpoints of one run in an object-store folder (gs://, s3://, az://), with the
+    interface of CheckpointStore; see the module docstring for how a write stays safe."""
+
+    def __init__(self, url: str, keep: int = 3):
+        if keep < 2:
+            raise ValueError("keep must be at least 2: the newest checkpoint may be half written")
+        self.loc = storage.Location(url)
+        self.dir = str(url)
+        self.keep = keep
+        self._writes = 0
+
+    def _listing(self) -> tuple[dict[int, str], dict[int, list[str]]]:
+        """(sequence -> manifest name, sequence -> payload names), as the store lists them now."""
+        manifests: dict[int, str] = {}
+        payloads: dict[int, list[str]] = {}
+        for name in self.loc.names():
+            m = _OBJECT.match(name)
+            if m is None:
+                continue
+            seq = int(m.group(1))
+            if m.group(3) == "json":
+                if m.group(2) is None:  # a manifest is ckpt-NNNNNN.json; anything else is not ours
+                    manifests[seq] = name
+            else:
+                payloads.setdefault(seq, []).append(name)
+        return manifests, payloads
+
+    def _seqs(self) -> list[int]:
+        manifests, payloads = self._listing()
+        return sorted(set(manifests) | set(payloads))
+
+    def _manifest(self, name: str) -> dict | None:
+        """The parsed manifest, or None if it is gone or unreadable."""
+        raw = self.loc.read(name)
+        try:
+            m = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return m if isinstance(m, dict) else None
+
+    # -- writing -----------------------------------------------------------------
+    def remove_unfinished(self) -> list[tuple[str, str]]:
+        """Delete payloads that no manifest names (uploads cut by a kill). Returns (name, why) for each."""
+        manifests, payloads = self._listing()
+        gone = []
+        for seq, names in sorted(payloads.items()):
+            named = None
+            if seq in manifests:
+                m = self._manifest(manifests[seq])
+                if m is None:
+                    continue  # unreadable manifest: load_latest reports it; prune removes it with its payload
+                named = m.get("file")
+            gone += [(n, "its manifest was never written (the upload was cut before the manifest)")
+                     for n in names if n != named]
+        self.loc.remove([n for n, _ in gone])
+        return gone
+
+    def newest_position(self) -> tuple[float, bool] | None:
+        """As CheckpointStore.newest_position: from manifests only."""
+        best = None
+        for name in self._listing()[0].values():
+            m = self._manifest(name)
+            try:
+                key = (float(m["position"]), not m.get("eval_pending", False))
+            except (KeyError, TypeError, ValueError):
+                continue
+            best = key if best is None else max(best, key)
+        return best
+
+    def _upload(self, name: str, data: memoryview, slow_s: float = 0.0) -> None:
+        """Stream `data` to the object `name` in parts; on any failure the upload is abandoned
+        (an unfinished multipart or resumable upload never becomes an object)."""
+        kill_at = len(data) // 2 if faults.get("sigkill_mid_write") == self._writes else None
+        chunks = max(1, -(-len(data) // _CHUNK))
+        log.info("uploading %s", name)
+        fh = self.loc.fs.open(self.loc.key(name), "wb", block_size=_PART)
+        try:
+            for i in range(0, len(data), _CHUNK):
+                fh.write(data[i:i + _CHUNK])
+                if kill_at is not None and i + _CHUNK >= kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die half-way through the upload
+                if slow_s:
+                    time.sleep(slow_s / chunks)
+        except BaseException:
+            try:
+                fh.discard()
+            finally:
+                fh.closed = True  # so that garbage collection does not commit what was written
+            raise
+        fh.close()
+
+    def write(self, payload: dict, meta: dict) -> Written:
+        """Serialise `payload`, upload it and then its manifest; prune old pairs.
+
+        Raises CheckpointWriteError (with the store's reason) if the payload or the
+        manifest could not be uploaded; the previous checkpoints stay valid.
+        """
+        import torch
+
+        self._writes += 1
+        t0 = time.perf_counter()
+        name = "?"
+        try:
+            manifests, payloads = self._listing()
+            seq = max([0, *manifests, *payloads]) + 1
+            name = f"ckpt-{seq:06d}-{uuid.uuid4().hex[:12]}.pt"
+            buf = io.BytesIO()
+            torch.save(payload, buf)
+            data = buf.getbuffer()
+            digest = hashlib.sha256(data).hexdigest()
+            serialise_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            self._upload(name, data, faults.get("slow_write_s"))
+            if faults.get("sigkill_before_manifest") == self._writes:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die between payload and manifest
+            manifest = {"schema": CHECKPOINT_SCHEMA, "file": name, "bytes": len(data), "sha256": digest,
+                        "wall": time.time(), **meta}
+            self.loc.write(f"ckpt-{seq:06d}.json", json.dumps(manifest, indent=1).encode())
+            upload_s = time.perf_counter() - t1
+            if faults.get("sigkill_after_manifest") == self._writes:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault hook: die once durable, before pruning
+        except Exception as exc:
+            if name != "?":
+                try:
+                    self.loc.remove([name])
+                except Exception:
+                    pass  # an orphan at worst: the next trainer removes it
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+            what = self.loc.url(name) if name != "?" else f"to {self.dir}"
+            raise CheckpointWriteError(code, f"could not upload checkpoint {what}: "
+                                             f"{storage.one_line(exc)}; previous checkpoints are kept") from exc
+        seconds = time.perf_counter() - t0
+        done_at = time.monotonic()
+        try:
+            self._prune()
+        except Exception as exc:  # the checkpoint is durable; old ones are pruned next time
+            log.warning("could not prune old checkpoints in %s: %s", self.dir, storage.one_line(exc))
+        return Written(self.loc.url(name), len(data), seconds, done_at, serialise_s=serialise_s,
+                       upload_s=upload_s)
+
+    def _prune(self) -> None:
+        manifests, payloads = self._listing()
+        done = sorted(manifests)
+        old = done[:-self.keep]
+        # manifests first: a half-pruned checkpoint is simply invalid
+        self.loc.remove([manifests[s] for s in old])
+        orphans = [s for s in payloads if s not in manifests and done and s < done[-1]]
+        for s in orphans:
+            log.warning("removing %s: its manifest was never written", ", ".join(payloads[s]))
+        self.loc.remove([n for s in (*old, *orphans) for n in payloads.get(s, [])])
+
+    # -- reading -----------------------------------------------------------------
+    def _verify(self, manifest_name: str | None) -> tuple[dict | None, bytes | None, str]:
+        if manifest_name is None:
+            return None, None, "no manifest (the write never completed)"
+        manifest = self._manifest(manifest_name)
+        try:
+            size, digest, name = int(manifest["bytes"]), manifest["sha256"], manifest["file"]
+        except (KeyError, TypeError, ValueError):
+            return None, None, "unreadable manifest"
+        m = _OBJECT.match(str(name))
+        if m is None or m.group(3) != "pt" or m.group(1) != manifest_name[5:11]:
+            return None, None, f"the manifest names {name!r}, not a checkpoint of its own"
+        data = self.loc.read(name)
+        if data is None:
+            return None, None, "the checkpoint file is missing"
+        if len(data) != size:
+            return None, None, f"truncated: {len(data)} bytes, the manifest says {size}"
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None, None, "checksum mismatch: the file is corrupt"
+        return manifest, data, ""
+
+    def load_latest(self) -> Loaded | None:
+        """The newest valid checkpoint (tensors on the CPU), or None; warns about skipped ones."""
+        manifests, payloads = self._listing()
+        skipped = []
+        for seq in sorted(set(manifests) | set(payloads), reverse=True):
+            manifest, data, why = self._verify(manifests.get(seq))
+            name = (manifest or {}).get("file") or (payloads.get(seq) or [manifests.get(seq)])[0]
+            if manifest is not None:
+                payload, why = _unpack(data)
+                if payload is not None:
+                    return Loaded(payload, self.loc.url(name), manifest, skipped)
+            log.warning("skipping checkpoint %s: %s", name, why)
+            skipped.append((name, why))
+        return None
+
+
+def _unpack(data: bytes) -> tuple[dict | None, str]:
+    """(payload, "") of checksum-valid bytes, or (None, why torch or the schema refuses them)."""
+    import torch
+
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        return None, f"unloadable: {exc}"
+    if not isinstance(payload, dict) or payload.get("schema") != CHECKPOINT_SCHEMA:
+        schema = payload.get("schema") if isinstance(payload, dict) else None
+        return None, f"checkpoint schema {schema!r}, this code reads {CHECKPOINT_SCHEMA}"
+    return payload, ""
+
+
+def open_store(location: str, keep: int = 3):
+    """The checkpoint store of a `--ckpt-dir`: ObjectCheckpointStore for an object-store URL,
+    CheckpointStore for a directory (a plain path or file://)."""
+    if storage.is_remote(location):
+        return ObjectCheckpointStore(location, keep)
+    return CheckpointStore(storage.local_path(location), keep)
 
 
 def to_cpu(obj):

@@ -81,6 +81,10 @@ def main():
 @click.option("--min-interval-s", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
 @click.option("--max-interval-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True)
 @click.option("--keep", type=click.IntRange(min=2), default=3, show_default=True, help="checkpoints kept (>= 2)")
+@click.option("--ckpt-dir", help="where checkpoints go: a directory, file://, gs://, s3:// or az:// (default "
+                                 "OUT/checkpoints); the log and run files are copied there too, so `--resume "
+                                 "--ckpt-dir URL` continues the run on a new machine (object stores need "
+                                 "pip install 'spotsim[cloud]')")
 @click.option("--async-checkpoint", is_flag=True, help="copy to CPU memory, write in a background thread")
 @click.option("--interrupts", "pattern", type=click.Choice(sorted(PATTERNS)), default="none", show_default=True,
               help="when the supervisor preempts the trainer; none: never (a baseline run)")
@@ -142,6 +146,8 @@ def _resumed(ctx, given: dict):
     from .history import read_history
 
     out = given["out"]
+    if given.get("ckpt_dir"):
+        _fetch_run(given["ckpt_dir"], out)
     if not (out / "events.jsonl").is_file() or not (out / "run.json").is_file():
         raise click.BadParameter(f"nothing to resume in {out} (no events.jsonl and run.json); "
                                  f"start a run there without --resume", param_hint="--out")
@@ -153,6 +159,9 @@ def _resumed(ctx, given: dict):
     if not saved.options:
         raise click.BadParameter(f"{out} was started by a version of `real run` that did not record its "
                                  f"options; it cannot be resumed", param_hint="--out")
+    if saved.options.get("ckpt_dir") and not given.get("ckpt_dir"):
+        _fetch_run(saved.options["ckpt_dir"], out)  # another machine may have gone further
+        saved = RunConfig.load(out / "run.json")
     for name, value in given.items():
         if name in RESUME_FREE or ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
             continue
@@ -171,7 +180,40 @@ def _resumed(ctx, given: dict):
 
 def _absolute_paths(opts: dict) -> dict:
     """Paths the run reads, made absolute, so a `--resume` from elsewhere finds them."""
-    return {**opts, **{k: str(Path(opts[k]).resolve()) for k in ("data_root", "trace") if opts.get(k)}}
+    opts = {**opts, **{k: str(Path(opts[k]).resolve()) for k in ("data_root", "trace") if opts.get(k)}}
+    if opts.get("ckpt_dir"):
+        from .storage import StorageError, normalise
+
+        try:
+            opts["ckpt_dir"] = normalise(opts["ckpt_dir"])
+        except StorageError as exc:
+            raise click.BadParameter(str(exc), param_hint="--ckpt-dir") from None
+    return opts
+
+
+def _fetch_run(location: str, out: Path) -> None:
+    """Bring the run kept at --ckpt-dir into --out (a new machine), or check that they agree."""
+    from .storage import StorageError, fetch_run
+
+    try:
+        fetch_run(location, out)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_ckpt_dir(location: str | None, resuming: bool) -> None:
+    """--ckpt-dir can be written, and a new run does not land on another run's checkpoints."""
+    if not location:
+        return
+    from .storage import StorageError, check_writable, holds_run
+
+    try:
+        check_writable(location)
+        if not resuming and holds_run(location):
+            raise click.BadParameter(f"{location} already holds a run (its log or checkpoints); add --resume "
+                                     f"to continue it, or choose a new --ckpt-dir", param_hint="--ckpt-dir")
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _plain(value):
@@ -239,6 +281,7 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
                                        f"Use --dataset synthetic to run without it.") from None
     if notices is not None:
         _probe(notices)
+    _check_ckpt_dir(opts.get("ckpt_dir"), resuming=history is not None)
     if history is None:
         _check_out(out)
     cfg = RunConfig(out=str(out.resolve()), epochs=epochs, model=model, dataset=dataset,
@@ -246,6 +289,7 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
                     batch_size=batch_size, lr=lr, seed=seed, threads=threads, deterministic=deterministic,
                     checkpoint=ckpt, keep=keep, async_checkpoint=async_checkpoint, rate_per_h=rate_per_h,
                     options={k: _plain(v) for k, v in opts.items() if k not in RESUME_FREE})
+    cfg.ckpt_dir = opts.get("ckpt_dir")
     if saved is not None:
         cfg.run_start_wall = saved.run_start_wall
     try:

@@ -2,7 +2,8 @@
 from the environment.
 
 `SPOTSIM_REAL_FAULTS` is a comma list of `name=value`; `name@N=value` applies to
-the trainer of lifetime N only (and wins over a plain `name` there).
+the trainer of lifetime N only (and wins over a plain `name` there), except for the
+checkpoint-write hooks, which count the writes of each process and take no `@N`.
 Trainer hooks:
 - `slow_startup_s=X`  sleep X seconds in start-up (before restore),
 - `slow_restore_s=X`  sleep X seconds inside the restore,
@@ -10,7 +11,12 @@ Trainer hooks:
 - `enospc_on_write=N` the N-th checkpoint write of the process fails with ENOSPC
   after writing half its bytes (what a full disk does),
 - `sigkill_before_manifest=N` the N-th checkpoint write of the process SIGKILLs the
-  process once its `.pt` is renamed into place, before the manifest is written,
+  process once its `.pt` is renamed into place (in an object store: uploaded), before
+  the manifest is written,
+- `sigkill_mid_write=N` the N-th checkpoint write SIGKILLs the process once half its
+  payload is handed to the file or the object store (an upload cut in progress),
+- `sigkill_after_manifest=N` the N-th checkpoint write SIGKILLs the process once its
+  manifest is durable, before old checkpoints are pruned and the log is copied,
 - `sigkill_at_start=1` the trainer SIGKILLs itself right after `process_start` (what
   the OOM killer does to a trainer that cannot fit),
 - `pause_after_steps=K` after K training steps of its lifetime the trainer logs

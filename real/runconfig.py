@@ -39,6 +39,8 @@ class RunConfig:
     `--resume` moves it so that `t` goes on from where the stopped run left off."""
     options: dict = field(default_factory=dict)
     """The `real run` options the run was started with, so `--resume` continues it as it was."""
+    ckpt_dir: str | None = None
+    """`--ckpt-dir`: a directory or an object-store URL (real/storage.py); None: OUT/checkpoints."""
 
     @property
     def emergency(self) -> bool:
@@ -54,6 +56,11 @@ class RunConfig:
     @property
     def checkpoint_dir(self) -> Path:
         return Path(self.out) / "checkpoints"
+
+    @property
+    def checkpoint_location(self) -> str:
+        """Where checkpoints go: `ckpt_dir`, else the run's own checkpoints/ directory."""
+        return self.ckpt_dir or str(self.checkpoint_dir)
 
     def save(self, path: str | Path | None = None) -> Path:
         p = Path(path or Path(self.out) / "run.json")

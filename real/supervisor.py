@@ -28,13 +28,13 @@ import numpy as np
 from spotsim.interrupts import InterruptPattern
 
 from . import exitcodes, faults
-from .checkpoint import CheckpointStore
+from .checkpoint import open_store
 from .crashloop import CrashLoop
 from .history import History
 from .notices import CloudNotice, NoticeError, Source, Watcher, seen
 from .progress import Follower, Progress
 from .runconfig import RunConfig
-from .runlog import RunLog
+from .runlog import LogMirror, RunLog
 
 LOCK = ".supervisor.lock"
 """Held (flock) by the supervisor and inherited by its trainers: one run per directory at a time."""
@@ -131,6 +131,8 @@ class Supervisor:
             self.say(f"resuming the run in {out}: {h.epochs_done} of {cfg.epochs} epochs done, "
                      f"{h.lifetimes} lifetimes so far")
         self._start_watcher(out)
+        self.mirror = LogMirror(out, cfg.ckpt_dir)
+        self._mirror()  # the run is known at --ckpt-dir from its start: a new machine can resume it
         old = {s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
         lifetime, preemptions, kills, unnoticed = h.lifetimes, h.preemptions, h.kills, h.unnoticed
         started = 0
@@ -140,7 +142,7 @@ class Supervisor:
             stream = self.pattern.preemptions(np.random.default_rng(self.seed))
             for _ in range(lifetime):
                 next(stream)  # the uptimes the stopped run drew: a resumed run goes on with the same sequence
-            store = CheckpointStore(cfg.checkpoint_dir, keep=cfg.keep)
+            store = open_store(cfg.checkpoint_location, keep=cfg.keep)
             durable = store.newest_position()
             crash = CrashLoop(self.crash_loop)
             restart_delay = 0.0
@@ -201,6 +203,7 @@ class Supervisor:
                           preemptions=preemptions, kills=kills, unnoticed_kills=unnoticed, completed=done,
                           interrupted=self._stop, error=error, **self._vm_fields())
             self.log.close()
+            self._mirror()
             if self.vm_notice is not None:
                 self._acknowledge()  # last: once acknowledged, the VM may go at any moment
             self._follow()
@@ -330,8 +333,8 @@ class Supervisor:
             time.sleep(self.poll_s)
 
     def _acknowledge(self) -> None:
-        """Azure: the trainer has exited with its state durable, and the log is complete: the eviction
-        may go ahead early."""
+        """Azure: the trainer has exited with its state durable, and the log is complete (and copied
+        to --ckpt-dir): the eviction may go ahead early."""
         n = self.watcher.notice if self.watcher is not None else None
         if n is None:
             return
@@ -369,6 +372,12 @@ class Supervisor:
         finally:
             for s, h_ in old.items():
                 signal.signal(s, h_)
+
+    def _mirror(self) -> None:
+        """Copy the log and run files to --ckpt-dir (if given); a failure is a console warning."""
+        for w in self.mirror.copy():
+            if self.say:
+                self.say(f"warning: {w}")
 
     def _stop_child(self) -> None:
         """Ctrl-C: give the trainer its notice and grace window, as a preemption would."""

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 
 from spotsim.strategies import TrainingState
 
-from . import data, exitcodes, faults
-from .checkpoint import AsyncWriter, CheckpointStore, CheckpointWriteError, Written, to_cpu
+from . import data, exitcodes, faults, storage
+from .checkpoint import AsyncWriter, CheckpointWriteError, Written, open_store, to_cpu
 from .runconfig import RunConfig
-from .runlog import RunLog
+from .runlog import LogMirror, RunLog
 
 log = logging.getLogger("real.trainer")
 UPTIMES = "uptimes.json"
@@ -57,6 +57,7 @@ class Trainer:
         self.log_steps = bool(faults.get("log_steps", lifetime=lifetime))
         self.pause_after_steps = int(faults.get("pause_after_steps", -1, lifetime=lifetime))
         self.steps_here = 0            # training steps taken in this lifetime
+        self.mirror = LogMirror(cfg.out, cfg.ckpt_dir)  # log copies at --ckpt-dir, after each checkpoint
 
     # -- helpers -----------------------------------------------------------------
     @property
@@ -68,7 +69,9 @@ class Trainer:
         return round(e + (1.0 if pending else s / self.spe), 6)
 
     def _uptimes_file(self) -> Path:
-        return self.cfg.checkpoint_dir / UPTIMES
+        loc = self.cfg.checkpoint_location
+        # an object store gets its copy with the log (one upload less before an emergency save)
+        return Path(self.cfg.out) / UPTIMES if storage.is_remote(loc) else storage.local_path(loc) / UPTIMES
 
     def _read_uptimes(self) -> list[float]:
         try:
@@ -92,6 +95,7 @@ class Trainer:
         finally:
             if self.writer is not None:
                 self.writer.close()
+            self.mirror.flush(timeout=120.0)
             self.log.close()
 
     def _run(self) -> int:
@@ -101,7 +105,7 @@ class Trainer:
                       async_checkpoint=cfg.async_checkpoint, emergency=cfg.emergency)
         if faults.get("sigkill_at_start", lifetime=self.lifetime):
             os.kill(os.getpid(), signal.SIGKILL)  # fault hook: the OOM killer at start-up
-        self.store = CheckpointStore(cfg.checkpoint_dir, keep=cfg.keep)
+        self.store = open_store(cfg.checkpoint_location, keep=cfg.keep)
         for name, why in self.store.remove_unfinished():
             log.warning("removed %s: %s", name, why)
         self.state.uptimes_s = self._read_uptimes()
@@ -255,7 +259,10 @@ class Trainer:
                       async_write=meta["async"], lifetime=self.lifetime, **(extra or {}))
         if isinstance(result, Written):
             fields.update(seconds=round(result.seconds, 6), bytes=result.bytes, path=Path(result.path).name)
+            fields.update({k: round(v, 6) for k, v in (("serialise_s", result.serialise_s),
+                                                        ("upload_s", result.upload_s)) if v is not None})
             self.log.emit("checkpoint", at=result.done_at, **fields)
+            self.mirror.request()
         else:
             fields.update(seconds=None, error=str(result))
             self.log.emit("checkpoint", **fields)
