@@ -1,4 +1,5 @@
 """The hindsight optimum: exact against brute force on tiny windows, closed forms, bounds, its own bookkeeping."""
+import itertools
 import json
 import math
 import os
@@ -18,62 +19,73 @@ TICK = 60.0
 
 
 def brute_force(periods, horizon, costs, tick, quantum):
-    """The model's optimum by trying every mode, lifetime start and on-demand amount in every tick (plain loops)."""
+    """The model's optimum by trying, tick by tick, every mode, every period a Spot lifetime can be in, every
+    quantum of the tick it can start at and every on-demand amount (plain loops over explicit lifetimes)."""
     m = round(tick / quantum)
     need = math.floor(costs.work_s / quantum)
     if need <= 0:
         return 0.0
     n = math.ceil(horizon / tick)
-    usable, billed, carries, free = [], [], [], []
-    for t in range(n):
-        a, e, full = t * tick, min((t + 1) * tick, horizon), (t + 1) * tick
-        usable.append(any(min(k, e) > max(g, a) for g, k in periods))
-        billed.append(sum(max(0.0, min(k, full) - max(g, a)) for g, k in periods) if usable[-1] else 0.0)
-        carries.append(t < n - 1 and any(g < full < k for g, k in periods))
-        free.append(costs.free_if_preempted_within_s > 0 and any(
-            min(k, e) > max(g, a) and k < e + costs.free_if_preempted_within_s for g, k in periods))
+    free_s = costs.free_if_preempted_within_s
+    start = [t * tick for t in range(n)]
+    end = [min((t + 1) * tick, horizon) for t in range(n)]
+    usable = [any(min(k, end[t]) > max(g, start[t]) for g, k in periods) for t in range(n)]
+    billed = [sum(max(0.0, min(k, start[t] + tick) - max(g, start[t])) for g, k in periods) if usable[t] else 0.0
+              for t in range(n)]
+
+    def overlaps(period, t):
+        return min(period[1], end[t]) > max(period[0], start[t])
+
+    def spans_after(period, t):      # the period spans the instant between ticks t and t+1
+        return t < n - 1 and period[0] < (t + 1) * tick < period[1]
+
+    def free(period, t):             # killed within free_s of the latest start in tick t
+        return free_s > 0 and period[1] < end[t] + free_s
+
     sp, od = costs.spot_per_h / 3600, costs.ondemand_per_h / 3600
     best = [math.inf]
 
     def changeover(p):
         return math.floor(((costs.startup_s + costs.restore_s) if p > 0 else costs.startup_s) / quantum)
 
-    def go(t, p, life, debt, cost):
-        # life: the market of the running lifetime ("od", "spot", "free") or None; debt: changeover quanta left.
+    def go(t, p, life, cost):
+        # life: the lifetime alive at tick t's start, ("od", debt) or ("spot"|"free", period, debt), or None.
         if cost >= best[0] or t == n or p + (n - t) * m < need:
             return
-        go(t + 1, p, None, 0, cost)                                    # idle
-        for market in ("od", "spot", "free"):
-            for new in (False, True):
-                if new:
-                    if market != "od" and not usable[t] or market == "free" and not free[t]:
-                        continue
-                    d = changeover(p)
+        go(t + 1, p, None, cost)                                       # idle
+        # On-demand: k quanta of the tick, new or carried on.
+        for new in (False, True):
+            if not new and (life is None or life[0] != "od"):
+                continue
+            d = changeover(p) if new else life[1]
+            for k in ([m] if d >= m else range(d, m + 1)):
+                paid = min(d, k)
+                if p + k - paid >= need:
+                    best[0] = min(best[0], cost + od * (paid + need - p) * quantum)
                 else:
-                    if life != market or market != "od" and not (t >= 1 and carries[t - 1]):
-                        continue
-                    d = debt
-                if market == "od":
-                    amounts = [m] if d >= m else range(d, m + 1)
-                else:
-                    amounts = [m]
-                for k in amounts:
-                    paid = min(d, k)
-                    gain = k - paid
-                    if p + gain >= need:
-                        used = paid + need - p
-                        if market == "od":
-                            price = od * k * quantum
-                        elif market == "spot":
-                            price = sp * min(used * quantum, billed[t])
-                        else:
-                            price = 0.0
-                        best[0] = min(best[0], cost + price)
-                        continue
-                    price = od * k * quantum if market == "od" else sp * billed[t] if market == "spot" else 0.0
-                    go(t + 1, p + gain, market, d - paid, cost + price)
+                    go(t + 1, p + k - paid, ("od", d - paid), cost + od * k * quantum)
+        # Spot or free: the lifetime alive at the tick's start (all m quanta) or a new one in a period that
+        # overlaps the tick, holding its last j quanta; it lives on only while its own period does.
+        options = []
+        if life is not None and life[0] != "od":
+            options.append((life[0], life[1], life[2], m))
+        for period in periods:
+            if overlaps(period, t):
+                for j in range(1, m + 1):
+                    options.append(("spot", period, changeover(p), j))
+                    if free(period, t):
+                        options.append(("free", period, changeover(p), j))
+        for market, period, d, j in options:
+            paid = min(d, j)
+            if p + j - paid >= need:
+                used = paid + need - p
+                best[0] = min(best[0], cost + (sp * min(used * quantum, billed[t]) if market == "spot" else 0.0))
+                continue
+            price = sp * min(billed[t], j * quantum) if market == "spot" else 0.0
+            nxt = (market, period, d - paid) if spans_after(period, t) else None
+            go(t + 1, p + j - paid, nxt, cost + price)
 
-    go(0, 0, None, 0, 0.0)
+    go(0, 0, None, 0.0)
     return best[0]
 
 
@@ -82,9 +94,11 @@ def tiny_case(draw, free=None):
     quantum = draw(st.sampled_from([20.0, 30.0, 60.0]))
     ticks = draw(st.integers(3, 6 if quantum == 20.0 else 7))
     horizon = ticks * TICK - draw(st.sampled_from([0.0, 10.0, 35.0]))
-    # A 15 s grid puts kills and grants on tick boundaries often, where carrying a lifetime over is decided.
+    # A 15 s grid puts kills and grants on tick boundaries often, where carrying a lifetime over is decided;
+    # each stretch between two points is a period or a gap, so periods often touch (no capacity wait).
     points = sorted(set(draw(st.lists(st.integers(0, int((horizon + TICK) / 15)), max_size=10))))
-    periods = tuple((15.0 * a, 15.0 * b) for a, b in zip(points[::2], points[1::2]))
+    up = draw(st.lists(st.booleans(), min_size=len(points), max_size=len(points)))
+    periods = tuple((15.0 * a, 15.0 * b) for a, b, on in zip(points, points[1:], up) if on)
     spot = draw(st.floats(0.1, 3.0))
     free_s = draw(st.sampled_from([0.0, 30.0, 100.0, 400.0])) if free is None else free
     costs = Costs(work_s=draw(st.integers(1, 9)) * quantum + draw(st.floats(0, quantum * 0.99)),
@@ -204,6 +218,73 @@ def test_spot_carries_over_only_inside_one_period():
         split = hindsight_optimum(Window(periods, 390.0), costs, 195.0)
         assert split.spot_s == 0 and split.cost_usd == pytest.approx(OD * 390 / 3600)
     assert hindsight_optimum(Window(((0.0, 195.0), (195.0, 500.0)), 391.0), costs, 195.0).spot_s > 0
+    # A lifetime new in the first tick may be in its later period, the one that spans the boundary.
+    late = hindsight_optimum(Window(((0.0, 100.0), (100.0, 500.0)), 390.0), costs, 195.0)
+    assert (late.spot_s, late.lifetimes) == (390, 1)
+
+
+def test_a_kill_inside_a_tick_ends_the_lifetime_alive_at_its_start():
+    """The lifetime alive at 195 s is in the period killed at 250 s: it cannot carry past 390 s although
+    the next period is granted at the kill and spans 390 s. Start-up and work fill the three ticks, so
+    a second changeover leaves on-demand alone; one period through 585 s keeps Spot. Alike on 60 s ticks:
+    the kill at 90 s costs a second lifetime and its 2 quanta of start-up (12 quanta billed, not 10)."""
+    costs = Costs(work_s=495, startup_s=90, restore_s=5, spot_per_h=SPOT, ondemand_per_h=OD)   # 33 + 6 quanta
+    touching = hindsight_optimum(Window(((0.0, 250.0), (250.0, 1000.0)), 585.0), costs, 195.0)
+    assert touching.spot_s == 0 and touching.cost_usd == pytest.approx(OD * 585 / 3600)
+    whole = hindsight_optimum(Window(((0.0, 1000.0),), 585.0), costs, 195.0)
+    assert (whole.spot_s, whole.ondemand_s, whole.lifetimes) == (585, 0, 1)
+    costs = Costs(work_s=120, startup_s=30, restore_s=0, spot_per_h=SPOT, ondemand_per_h=100 * SPOT)
+    s = hindsight_optimum(Window(((0.0, 90.0), (90.0, 1000.0)), 180.0), costs, 60.0)
+    assert (s.spot_s, s.ondemand_s, s.lifetimes, s.switches) == (180, 0, 2, 0)
+    assert s.cost_usd == pytest.approx(SPOT * 180 / 3600)
+    assert s.segments[0][1] <= 120.0 and s.finish_s == 180.0
+
+
+@st.composite
+def touching_periods(draw):
+    """Periods one after the other with no gap (capacity back at each kill), each killed 7.5 s past a quantum
+    inside a 60 s tick, the last never; a job; a horizon from tight to loose; on-demand 100x Spot's price."""
+    steps = draw(st.lists(st.integers(1, 24), min_size=1, max_size=10))
+    kills = list(itertools.accumulate(15.0 * k for k in steps))
+    kills = [k + 7.5 for k in kills]
+    grants = [0.0] + kills
+    periods = tuple(zip(grants, kills + [1e9]))
+    costs = Costs(work_s=draw(st.integers(1, 40)) * 15.0 + draw(st.floats(0, 14.9)),
+                  startup_s=draw(st.sampled_from([0.0, 15.0, 30.0, 45.0, 90.0, 100.0])),
+                  restore_s=draw(st.sampled_from([0.0, 5.0, 30.0])), spot_per_h=SPOT, ondemand_per_h=100 * SPOT)
+    least = costs.work_s + costs.startup_s + 60.0
+    horizon = least + draw(st.floats(0.0, 2.0)) * (kills[-1] + least)
+    return Window(periods, horizon), costs, kills
+
+
+@settings(max_examples=100, deadline=None)
+@given(touching_periods())
+def test_every_kill_a_spot_lifetime_meets_costs_a_changeover(case):
+    """No Spot lifetime holds a tick across a kill (kills fall only in its first or last tick), so the
+    bill is the work plus one changeover per lifetime, each counted in `lifetimes`: the first start-up
+    alone, then start-up + restore (every tick is all Spot, so billed seconds are the quanta held)."""
+    window, costs, kills = case
+    s = hindsight_optimum(window, costs, 60.0, 15.0)
+    assert s.feasible
+    for begin, end, market in s.segments:
+        if market == "spot":
+            first, last = math.floor(begin / 60.0), math.ceil(end / 60.0) - 1
+            assert not [k for k in kills if 60.0 * (first + 1) <= k <= 60.0 * last], (begin, end)
+    need, c0, c1 = math.floor(costs.work_s / 15), math.floor(costs.startup_s / 15), \
+        math.floor((costs.startup_s + costs.restore_s) / 15)
+    assert s.spot_s + s.ondemand_s == 15.0 * (need + c0 + (s.lifetimes - 1) * c1)
+    assert s.lifetimes == len(s.segments)
+    assert s.switches == sum(a[2] != b[2] for a, b in zip(s.segments, s.segments[1:]))
+
+
+def test_a_new_spot_lifetime_pays_its_first_tick_from_its_start():
+    """A lifetime may start late in its first tick, holding (and paying for) only its last j quanta. One
+    period to 70 s, 2 quanta of start-up, 5 of work by 120 s: starting at 15 s (2 quanta of start-up,
+    1 of work), then the 10 s of Spot left in the second tick, costs 55 s; starting at 0 costs 70 s."""
+    costs = Costs(work_s=75, startup_s=30, restore_s=0, spot_per_h=SPOT, ondemand_per_h=100 * SPOT)
+    s = hindsight_optimum(Window(((0.0, 70.0),), 120.0), costs, 60.0)
+    assert s.spot_s == 55 and s.cost_usd == pytest.approx(SPOT * 55 / 3600)
+    assert s.lifetimes == 1 and s.segments[0][0] == 15.0
 
 
 def test_restore_is_paid_by_lifetimes_after_the_first():
