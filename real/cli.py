@@ -359,6 +359,68 @@ def _vm_preempted(sup, notice, out: Path) -> None:
     sys.exit(VM_PREEMPTED)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--cloud", type=click.Choice(["gcp", "aws", "azure"]), required=True,
+              help="where the Spot VMs run; their notices come from this cloud's metadata service")
+@click.option("--gpu", required=True, help="the accelerator as SkyPilot names it: NAME or NAME:COUNT, e.g. L4")
+@click.option("--bucket", required=True,
+              help="where checkpoints and the log go, BUCKET/NAME: gs:// for gcp, s3:// for aws, az:// for azure")
+@click.option("--name", help="the run's name: the job's and its folder's in --bucket (default spotsim-<8 hex>); "
+                             "launching the same name again continues that run")
+@click.option("--region", help="keep the VMs in this region (default: any; SkyPilot moves on where Spot runs out)")
+@click.option("--workdir", type=click.Path(file_okay=False),
+              help="the spotsim source folder SkyPilot copies to each VM (default: the one `real` runs from)")
+@click.option("--max-restarts-on-errors", type=click.IntRange(min=0), default=0, show_default=True,
+              help="restarts after a failure that is not a preemption (preemptions are always recovered)")
+@click.option("--cross-cloud-bucket", is_flag=True, help="accept a bucket of another cloud than --cloud (warns)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="where to write the task YAML ('-': standard output)")
+@click.option("--go", is_flag=True, help="launch it too: sky jobs launch OUTPUT -y (needs SkyPilot)")
+@click.argument("run_options", nargs=-1, type=click.UNPROCESSED)
+def launch(cloud, gpu, bucket, name, region, workdir, max_restarts_on_errors, cross_cloud_bucket, output, go,
+           run_options):
+    """Write a SkyPilot managed-job task that trains with `real run` on Spot VMs and recovers from
+    preemptions: RUN_OPTIONS are `real run` options (--epochs, --strategy, ...), passed on to the
+    first VM; later VMs resume from --bucket. --go launches it with `sky jobs launch`."""
+    import subprocess
+
+    from . import launch as launching
+
+    if go and output == "-":
+        raise click.UsageError("--go launches the task from a file: give -o FILE")
+    try:
+        plan = launching.plan(cloud, gpu, bucket, list(run_options), run, name=name, region=region,
+                              workdir=workdir, max_restarts_on_errors=max_restarts_on_errors,
+                              cross_cloud=cross_cloud_bucket)
+    except launching.LaunchError as exc:
+        if exc.option is None:
+            raise click.UsageError(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=exc.option) from None
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    text = launching.to_yaml(plan)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {output}: {exc.strerror or exc}", param_hint="--output") from None
+        click.echo(f"wrote {output}: run {plan.name} on {cloud} Spot VMs ({gpu}), checkpoints and log in "
+                   f"{plan.ckpt_dir}", err=True)
+    if not go:
+        if output != "-":
+            click.echo(f"launch it with: sky jobs launch {output} -y", err=True)
+        return
+    sky = launching.find_sky()
+    if sky is None:
+        raise click.ClickException(f"SkyPilot is not installed, so nothing was launched: "
+                                   f"{launching.SKY_EXTRA}, then sky jobs launch {output} -y")
+    code = subprocess.call([sky, "jobs", "launch", str(output), "-y"])
+    if code:
+        sys.exit(code)
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
