@@ -1,7 +1,7 @@
 """What a deadline costs on Spot, per policy, on the shipped AWS V100 availability traces.
 
 For each job (the study's L4 job and its V100 version, scenarios/default.yaml and
-scenarios/jobs/aws-v100.yaml), each trace of ../shared/traces/aws-spot-traces/
+scenarios/jobs/aws-v100.yaml, and a 48 h V100 job in Can't Be Late's setting), each trace of ../shared/traces/aws-spot-traces/
 availability/1-node/{aws-10-26-2022,aws-02-15-2023} (the V100 zones) and each
 deadline (1.25x, 1.5x, 2x the job's on-demand makespan), N submission moments
 are drawn uniformly over the trace (the run seed draws them; every policy sees
@@ -32,9 +32,14 @@ from spotsim.model import simulate
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT.parent / "shared" / "traces" / "aws-spot-traces" / "availability" / "1-node"
 TRACE_SETS = ("aws-10-26-2022", "aws-02-15-2023")
-JOBS = {"L4 job (GCP L4 prices, 30 s notice)": "scenarios/default.yaml",
-        "V100 job (AWS p3.2xlarge, 120 s notice)": "scenarios/jobs/aws-v100.yaml"}
 FACTORS = (1.25, 1.5, 2.0)
+CBL_SETTING = ("job.epochs=288", "job.epoch_s=590", "job.eval_s=10", "vm.startup_s=600",
+               "checkpoint.restore_s=120", "prices.spot_per_h=0.9731")
+"""Can't Be Late's setting (../shared/FACTS.md "Deadlines"): 48 h of V100 work, a 60 h deadline (1.25x), a
+changeover of 0.2 h (here 600 s start-up + 120 s restore) and their p3.2xlarge prices."""
+JOBS = {"L4 job (GCP L4 prices, 30 s notice)": ("scenarios/default.yaml", (), FACTORS),
+        "V100 job (AWS p3.2xlarge, 120 s notice)": ("scenarios/jobs/aws-v100.yaml", (), FACTORS),
+        "48 h V100 job, Can't Be Late's setting": ("scenarios/jobs/aws-v100.yaml", CBL_SETTING, (1.25,))}
 POLICIES = ("spot_only", "greedy", "uniform_progress", "omniscient")
 
 
@@ -67,12 +72,12 @@ def main() -> None:
     print(f"{len(traces)} V100 traces, {args.windows} windows each\n")
     print("| job | deadline | policy | cost / on-demand (mean) | p95 | gap to omniscient | deadlines met | switches |")
     print("|---|---|---|---|---|---|---|---|")
-    for job, path in JOBS.items():
-        for f in FACTORS:
+    for job, (path, extra, factors) in JOBS.items():
+        for f in factors:
             per_policy = {p: [] for p in POLICIES}
             for trace in traces:
                 for p in POLICIES:
-                    per_policy[p] += runs(path, trace, f, p, args.windows)
+                    per_policy[p] += runs(path, trace, f, p, args.windows, extra)
             floor = np.array([r.cost_ratio for r in per_policy["omniscient"]])
             for p in POLICIES:
                 rs = per_policy[p]
