@@ -665,8 +665,8 @@ def deadline_figure(sub: pd.DataFrame, meta, kind: str, combo: dict):
     widths, order = _policy_widths(policies)
     ncols = min(3, max(1, len(shown)))
     nrows = max(1, math.ceil(len(shown) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.5 * nrows + 1.3), squeeze=False,
-                             sharey=True, layout="constrained")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.4 * ncols, 6.8), 3.5 * nrows + 1.3), squeeze=False,
+                             sharey=True, layout="constrained")  # wide enough for the legend under one panel
     flat = axes.ravel()
     cost = kind == "cost_vs_deadline"
     seen_censored = seen_p95 = False
@@ -724,7 +724,9 @@ def deadline_figure(sub: pd.DataFrame, meta, kind: str, combo: dict):
     if seen_censored:
         handles.append(Line2D([], [], color="0.3", ls="none", marker="o", ms=6, mfc="white",
                               label="runs stopped early at the limit: " + ("a lower bound" if cost else "outcome unsure")))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=7, frameon=False)
+    # Two legend columns per panel column: long labels fit a one-panel figure without clipping.
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 * ncols), fontsize=7,
+               frameon=False)
     what = "cost as a fraction of all on-demand" if cost else "share of runs that met the deadline"
     title = f"{meta.get('scenario', '')}: {what} vs deadline"
     if combo:
