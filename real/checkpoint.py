@@ -231,11 +231,7 @@ class CheckpointStore:
         if not pt.exists():
             return None, None, "the checkpoint file is missing"
         data = pt.read_bytes()
-        if len(data) != size:
-            return None, None, f"truncated: {len(data)} bytes, the manifest says {size}"
-        if hashlib.sha256(data).hexdigest() != digest:
-            return None, None, "checksum mismatch: the file is corrupt"
-        return manifest, data, ""
+        return _matching(manifest, data, size, digest)
 
     def load_latest(self) -> Loaded | None:
         """The newest valid checkpoint (tensors on the CPU), or None; warns about skipped ones."""
@@ -430,11 +426,7 @@ class ObjectCheckpointStore:
         data = self.loc.read(name)
         if data is None:
             return None, None, "the checkpoint file is missing"
-        if len(data) != size:
-            return None, None, f"truncated: {len(data)} bytes, the manifest says {size}"
-        if hashlib.sha256(data).hexdigest() != digest:
-            return None, None, "checksum mismatch: the file is corrupt"
-        return manifest, data, ""
+        return _matching(manifest, data, size, digest)
 
     def load_latest(self) -> Loaded | None:
         """The newest valid checkpoint (tensors on the CPU), or None; warns about skipped ones."""
@@ -472,6 +464,15 @@ def open_store(location: str, keep: int = 3):
     if storage.is_remote(location):
         return ObjectCheckpointStore(location, keep)
     return CheckpointStore(storage.local_path(location), keep)
+
+
+def _matching(manifest: dict, data: bytes, size: int, digest: str) -> tuple[dict | None, bytes | None, str]:
+    """(manifest, data, "") when `data` has the manifest's size and sha256, else (None, None, why not)."""
+    if len(data) != size:
+        return None, None, f"truncated: {len(data)} bytes, the manifest says {size}"
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None, None, "checksum mismatch: the file is corrupt"
+    return manifest, data, ""
 
 
 def to_cpu(obj):
