@@ -22,6 +22,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "vm_start": ("lifetime",),
     "process_start": ("lifetime",),
     "resume": ("lifetime", "from_epoch", "restore_s"),
+    "warmup": ("lifetime", "warmup_s", "compile_s"),
     "epoch_end": ("epoch", "train_s", "eval_s", "val_acc"),
     "checkpoint": ("kind", "ok", "epoch", "seconds"),
     "preempt_notice": ("lifetime", "direction"),
@@ -37,9 +38,14 @@ EVENTS: dict[str, tuple[str, ...]] = {
 - process_start: training code starts in that lifetime.
 - resume: state restored; from_epoch is the position in epochs (fractional inside an
   epoch), restore_s the seconds the restore took; optional checkpoint (which one).
-- epoch_end: epoch (1-based), train_s, eval_s, val_acc; optional loss.
+- warmup: what a lifetime's first training steps cost beyond steady speed: warmup_s (allocator,
+  autotuning) and compile_s (torch.compile; 0 eager); optional cache ("none" eager, "cold", or
+  "restored" with the checkpoint), steps, first_s, steady_step_s (real mode's measurement), mode.
+- epoch_end: epoch (1-based), train_s, eval_s, val_acc; optional loss, compile_s (the eval graph's
+  compilation in a compiled lifetime's first validation).
 - checkpoint: kind "periodic" or "emergency", ok (durable or not), epoch (position in
-  epochs), seconds (write time); optional bytes, stall_s (seconds training was blocked).
+  epochs), seconds (write time); optional bytes, stall_s (seconds training was blocked),
+  async_write (written in the background: `t` is when it became durable).
 - preempt_notice: direction "sent" (injector/preempter) or "received" (trainer);
   optional uptime_s (grant to notice).
 - kill: the end of the notice window: the VM powers off / the trainer is SIGKILLed; optional

@@ -19,11 +19,16 @@ class MeasuredRun:
     """Validation accuracy after each epoch, in order (empty: the scenario's accuracy curve)."""
     startups_s: tuple[float | None, ...] = ()
     """Start-up of each lifetime, grant to training code (None or missing: the scenario's vm.startup_s)."""
+    warmups_s: tuple[float | None, ...] = ()
+    """Warm-up of each lifetime's first steps (None or missing: the scenario's job.warmup_s)."""
+    compiles_s: tuple[float | None, ...] = ()
+    """Compilation of each lifetime (None or missing: the scenario's, from job.compile_s)."""
 
     def __post_init__(self):
         if (any(not (x >= 0) for x in self.epoch_times_s)
-                or any(x is not None and not (x >= 0) for x in self.startups_s)):
-            raise ValueError("measured epoch times and start-ups must be >= 0")
+                or any(x is not None and not (x >= 0)
+                       for x in (*self.startups_s, *self.warmups_s, *self.compiles_s))):
+            raise ValueError("measured epoch times, start-ups, warm-ups and compile times must be >= 0")
 
     def epoch_times(self, epochs: int) -> list[float] | None:
         """The measured epoch times if there is one per epoch, else None."""
@@ -35,6 +40,18 @@ class MeasuredRun:
 
     def startup_of(self, lifetime: int, default: float) -> float:
         """The measured start-up of `lifetime` (counted from 1), else `default`."""
-        if 0 < lifetime <= len(self.startups_s) and self.startups_s[lifetime - 1] is not None:
-            return self.startups_s[lifetime - 1]
-        return default
+        return _of(self.startups_s, lifetime, default)
+
+    def warmup_of(self, lifetime: int, default: float) -> float:
+        """The measured warm-up of `lifetime` (counted from 1), else `default`."""
+        return _of(self.warmups_s, lifetime, default)
+
+    def compile_of(self, lifetime: int, default: float) -> float:
+        """The measured compilation of `lifetime` (counted from 1), else `default`."""
+        return _of(self.compiles_s, lifetime, default)
+
+
+def _of(values: tuple, lifetime: int, default: float) -> float:
+    if 0 < lifetime <= len(values) and values[lifetime - 1] is not None:
+        return values[lifetime - 1]
+    return default
