@@ -76,7 +76,10 @@ def calibrate(events, output, base):
     click.echo(f"calibrated {len(runs)} run(s) -> {out}")
     click.echo(f"  epoch {s.job.epoch_s:g} s (CV {s.job.epoch_jitter:g}), eval {s.job.eval_s:g} s, "
                f"checkpoint {s.checkpoint.write_s:g} s, emergency {s.checkpoint.emergency_s:g} s, "
-               f"restore {s.checkpoint.restore_s:g} s, start-up {s.vm.startup_s:g} s, notice {s.vm.notice_s:g} s, "
+               f"restore {s.checkpoint.restore_s:g} s, start-up {s.vm.startup_s:g} s, warm-up {s.job.warmup_s:g} s, "
+               f"compile {s.job.compile_s:g} s (cached x{s.job.compile_cached_fraction:g}), "
+               + (f"asynchronous saves (stall {s.checkpoint.stall_s:g} s), " if s.checkpoint.async_write else "")
+               + f"notice {s.vm.notice_s:g} s, "
                f"accuracy {s.accuracy.a_0:g} -> {s.accuracy.a_max:g} (tau {s.accuracy.tau_epochs:g} epochs)")
     for note in cal.notes:
         click.echo(f"  note: {note}")

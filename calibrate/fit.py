@@ -106,13 +106,24 @@ def _job(cal: Calibration, runs: list[Run]) -> None:
     epochs = sorted({r.epochs for r in runs})
     cal.set("job.epochs", max(epochs), f"the most requested by the n={len(runs)} runs' run_start ({', '.join(map(str, epochs))})"
             if len(epochs) > 1 else f"requested by all n={len(runs)} run(s)")
-    whole = [e for r in runs for e in r.whole_epochs()]
-    split = sum(len(r.epoch_records()) for r in runs) - len(whole)
-    if whole:
-        t = [e["train_s"] for e in whole]
+    measured_warmup = any(r.has_warmups for r in runs)
+    steady = [x for r in runs for x in r.steady_epochs(drop_unmeasured=measured_warmup)]
+    n_whole = sum(len(r.whole_epochs()) for r in runs)
+    split = sum(len(r.epoch_records()) for r in runs) - n_whole
+    if steady:
+        t = [x for _, x in steady]
         m = statistics.fmean(t)
         note = f"; {split} epoch(s) cut by a restart left out" if split else ""
-        cal.set("job.epoch_s", _r(m), f"training seconds of whole epochs, {spread(t)}{note}")
+        kept = {id(e) for e, _ in steady}
+        warm = sum(1 for r in runs for lt in r.lifetimes
+                   if lt.warmup is not None and id(lt.warm_epoch()) in kept)
+        if warm:
+            note += f"; warm-up and compile subtracted from the {warm} holding a lifetime's first steps"
+        dropped = n_whole - len(steady)
+        if dropped:
+            note += (f"; {dropped} first epoch(s) of lifetimes without a warmup event left out "
+                     f"(their warm-up is not measured)")
+        cal.set("job.epoch_s", _r(m), f"steady training seconds of whole epochs, {spread(t)}{note}")
         if len(t) >= 2:
             cv = statistics.stdev(t) / m
             cv = 0.0 if cv < 1e-9 else cv
@@ -122,51 +133,66 @@ def _job(cal: Calibration, runs: list[Run]) -> None:
     else:
         cal.default("job.epoch_s", "no epoch was trained in one piece")
         cal.default("job.epoch_jitter", "no epoch was trained in one piece")
-    evals = [e["eval_s"] for r in runs for e in r.epoch_records()]
+    recs = [e for r in runs for e in r.epoch_records()]
+    evals = [e["eval_s"] - float(e.get("compile_s") or 0.0) for e in recs]
     if evals:
-        cal.set("job.eval_s", _r(statistics.fmean(evals)), f"validation after each epoch, {spread(evals)}")
+        ec = sum(1 for e in recs if e.get("compile_s"))
+        extra = f"; the eval graph's compile subtracted in {ec}" if ec else ""
+        cal.set("job.eval_s", _r(statistics.fmean(evals)), f"validation after each epoch, {spread(evals)}{extra}")
     else:
         cal.default("job.eval_s", "no epoch_end in the logs")
-    steps = [e["train_s"] / e["steps"] for e in whole if e.get("steps")]
+    steps = [x / e["steps"] for e, x in steady if e.get("steps")]
     if steps:
-        cal.set("job.step_s", _r(statistics.fmean(steps)), f"seconds per training step (train_s / steps), "
+        cal.set("job.step_s", _r(statistics.fmean(steps)), f"seconds per training step (steady train_s / steps), "
                 f"{spread(steps)}")
     else:
         cal.default("job.step_s", "the logs do not give steps per epoch (simulated logs never do)")
+    _warmup(cal, runs)
+
+
+def _warmup(cal: Calibration, runs: list[Run]) -> None:
+    """job.warmup_s, compile_s and compile_cached_fraction from the lifetimes' warmup events."""
+    lts = [lt for r in runs for lt in r.lifetimes if lt.warmup is not None]
+    without = [r.label for r in runs if not r.has_warmups]
+    if not lts:
+        why = "no warmup event in the logs (real logs before real mode measured warm-up have none)"
+        for k in ("job.warmup_s", "job.compile_s", "job.compile_cached_fraction"):
+            cal.default(k, why)
+        cal.notes[-3:] = [f"job.warmup_s, compile_s, compile_cached_fraction: {why}; using the defaults "
+                          f"(no warm-up, no compilation): the first epochs' warm-up stays inside job.epoch_s"]
+        return
+    if without:
+        cal.notes.append(f"job.warmup_s: {len(without)} of {len(runs)} run(s) have no warmup event "
+                         f"({', '.join(without)}): fitted from the other runs' lifetimes")
+    w = [lt.warmup_s for lt in lts]
+    cal.set("job.warmup_s", _r(statistics.fmean(w)),
+            f"first steps' excess over steady speed per lifetime, compilation excluded (warmup events), {spread(w)}")
+    cold = [lt.compile_s for lt in lts if lt.cache == "cold"]
+    warm = [lt.compile_s for lt in lts if lt.cache == "restored"]
+    eager = sum(1 for lt in lts if lt.cache == "none")
+    if cold:
+        cal.set("job.compile_s", _r(statistics.fmean(cold)),
+                f"torch.compile per lifetime with a cold cache (training graph + eval graph), {spread(cold)}"
+                + (f"; {eager} eager lifetime(s) left out" if eager else ""))
+    elif not warm:
+        cal.set("job.compile_s", 0.0, f"the n={eager} lifetime(s) with a warmup event ran eagerly "
+                f"(no torch.compile)")
+    else:
+        cal.default("job.compile_s", "compiled lifetimes all restored their compile cache (no cold one)")
+    if cold and warm:
+        c, rst = statistics.fmean(cold), statistics.fmean(warm)
+        frac = min(1.0, rst / c) if c > 0 else 1.0
+        cal.set("job.compile_cached_fraction", _r(frac, 3),
+                f"mean compile with the cache restored / with a cold cache: restored {spread(warm)}; "
+                f"cold n={len(cold)}" + (" (capped at 1)" if c > 0 and rst > c else ""))
+    else:
+        cal.default("job.compile_cached_fraction",
+                    "no lifetime restored a compile cache" if cold else "no cold-cache compile to compare with")
 
 
 def _timings(cal: Calibration, runs: list[Run]) -> None:
     lts = [(r, lt) for r in runs for lt in r.lifetimes]
-    sync = [(r, lt) for r, lt in lts if not r.start.get("async_checkpoint")]
-    if len(sync) < len(lts):
-        cal.notes.append("checkpoint.write_s: runs with --async-checkpoint left out of the save times "
-                         "(the simulator models blocking saves)")
-        lts_ck = sync
-    else:
-        lts_ck = lts
-    periodic = [c for _, lt in lts_ck for c in lt.checkpoints if c["kind"] == "periodic" and c["ok"]]
-    emergency = [c for _, lt in lts_ck for c in lt.checkpoints if c["kind"] == "emergency" and c["ok"]]
-    stall = lambda c: c.get("stall_s") if c.get("stall_s") is not None else c["seconds"]
-    if periodic:
-        w = [stall(c) for c in periodic]
-        cal.set("checkpoint.write_s", _r(statistics.fmean(w)),
-                f"training blocked by a periodic save, {spread(w)}{_bytes(periodic)}")
-    elif emergency:
-        w = [stall(c) for c in emergency]
-        cal.set("checkpoint.write_s", _r(statistics.fmean(w)),
-                f"no periodic save in the logs: from the emergency saves, {spread(w)}{_bytes(emergency)}")
-    else:
-        cal.default("checkpoint.write_s", "no checkpoint in the logs")
-    if emergency:
-        w = [stall(c) for c in emergency]
-        lat = _notice_latency(runs)
-        cal.set("checkpoint.emergency_write_s", _r(statistics.fmean(w)),
-                f"emergency save, {spread(w)}; notice to durable (emergency-save latency): "
-                + (spread(lat) if lat else "not measured"))
-    else:
-        cal.default("checkpoint.emergency_write_s", "no emergency save in the logs (no preemption, or "
-                    "emergency saving off): the emergency save takes checkpoint.write_s")
-        cal.values["checkpoint.emergency_write_s"].value = None
+    _saves(cal, runs)
     rs = [float(lt.resume["restore_s"]) for _, lt in lts if restored(lt)]
     if rs:
         cal.set("checkpoint.restore_s", _r(statistics.fmean(rs)), f"loading a checkpoint at resume, {spread(rs)}")
@@ -188,6 +214,78 @@ def _timings(cal: Calibration, runs: list[Run]) -> None:
                 f"the runs' notice window (real mode: --grace), {spread(windows)}; set your cloud's here")
     else:
         cal.default("vm.notice_s", "the logs give no notice window")
+
+
+def _is_async(run: Run, c: dict) -> bool:
+    """A periodic save written in the background (the event says so, else the run's setting)."""
+    return c["kind"] == "periodic" and bool(c.get("async_write", run.async_write))
+
+
+def _saves(cal: Calibration, runs: list[Run]) -> None:
+    """checkpoint.async_write, write_s, stall_s and emergency_write_s.
+
+    Blocking periodic saves give write_s as the time training was blocked; asynchronous ones give
+    stall_s (the loop blocked while the state is copied) and their background write (`seconds`,
+    durable when it ends). write_s follows the scenario's mode: the background write when
+    async_write, else the blocking save. Runs that mix modes: async_write is the majority's
+    (a tie: blocking), and validation replays each run with its own setting.
+    """
+    n_async = sum(1 for r in runs if r.async_write)
+    mixed = 0 < n_async < len(runs)
+    use_async = n_async * 2 > len(runs)
+    if not mixed:
+        cal.set("checkpoint.async_write", use_async,
+                f"{'all' if use_async else 'none'} of the n={len(runs)} run(s) saved asynchronously")
+    else:
+        cal.set("checkpoint.async_write", use_async,
+                f"mixed: {n_async} of n={len(runs)} runs saved asynchronously; the majority's setting "
+                f"({'asynchronous' if use_async else 'blocking; a tie counts as blocking'}); "
+                f"validation replays each run with its own")
+        cal.notes.append(f"checkpoint.async_write: {n_async} of {len(runs)} runs used asynchronous saves; the "
+                         f"scenario takes the majority's ({'true' if use_async else 'false'}), write_s that mode's "
+                         f"write time; validation replays each run with its own setting")
+    ok = [(r, c) for r in runs for lt in r.lifetimes for c in lt.checkpoints if c["ok"]]
+    blocking = [c for r, c in ok if c["kind"] == "periodic" and not _is_async(r, c)]
+    background = [c for r, c in ok if _is_async(r, c)]
+    emergency = [c for _, c in ok if c["kind"] == "emergency"]
+    stall = lambda c: c.get("stall_s") if c.get("stall_s") is not None else c["seconds"]
+    modes = {True: (background, "background write of an asynchronous periodic save (durable when it ends)",
+                     "asynchronous saves' background write", lambda c: c["seconds"]),
+             False: (blocking, "training blocked by a periodic save", "blocking saves", stall)}
+    mine, what, _, value = modes[use_async]
+    other, _, other_what, other_value = modes[not use_async]
+    if mine or other:
+        if mine:
+            saves, label, get = mine, what, value
+        else:
+            saves, label, get = other, f"no save of the scenario's mode; from the {other_what}", other_value
+        w = [get(c) for c in saves]
+        extra = f"; {other_what}: {spread([other_value(c) for c in other])}" if mine and other else ""
+        cal.set("checkpoint.write_s", _r(statistics.fmean(w)), f"{label}, {spread(w)}{_bytes(saves)}{extra}")
+    elif emergency:
+        w = [stall(c) for c in emergency]
+        cal.set("checkpoint.write_s", _r(statistics.fmean(w)),
+                f"no periodic save in the logs: from the emergency saves, {spread(w)}{_bytes(emergency)}")
+    else:
+        cal.default("checkpoint.write_s", "no checkpoint in the logs")
+    stalls = [float(c["stall_s"]) for c in background if c.get("stall_s") is not None]
+    if stalls:
+        sync = [stall(c) for c in blocking]
+        vs = f" (blocking saves: mean {statistics.fmean(sync):.3g} s, n={len(sync)})" if sync else ""
+        cal.set("checkpoint.stall_s", _r(statistics.fmean(stalls)),
+                f"training blocked while an asynchronous save copies the state, {spread(stalls)}{vs}")
+    else:
+        cal.default("checkpoint.stall_s", "no asynchronous periodic save in the logs")
+    if emergency:
+        w = [stall(c) for c in emergency]
+        lat = _notice_latency(runs)
+        cal.set("checkpoint.emergency_write_s", _r(statistics.fmean(w)),
+                f"emergency save (always blocking), {spread(w)}; notice to durable (emergency-save latency): "
+                + (spread(lat) if lat else "not measured"))
+    else:
+        cal.default("checkpoint.emergency_write_s", "no emergency save in the logs (no preemption, or "
+                    "emergency saving off): the emergency save takes checkpoint.write_s")
+        cal.values["checkpoint.emergency_write_s"].value = None
 
 
 def _bytes(ckpts: list[dict]) -> str:

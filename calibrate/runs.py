@@ -1,13 +1,21 @@
 """Event logs read into runs and lifetimes, and what each run measured.
 
 Simulated logs (`spotsim run --events`, source "sim") and real ones (`real run`,
-source "real") share one schema, but two things differ and are handled here:
+source "real") share one schema; three things need care and are handled here:
 
 - start-up: the simulator logs `process_start` once start-up is over (training
   code about to run, before the restore); real mode logs it when the trainer's
   Python is up, and its `resume` (with `restore_s`) once data, model and
   checkpoint are loaded. Start-up is therefore grant -> `process_start` for
   simulated lifetimes and grant -> (`resume` - `restore_s`) for real ones.
+- warm-up and compilation: a lifetime's first training steps are slower than steady
+  ones (allocator, autotuning, torch.compile). Both modes log a `warmup` event per
+  lifetime with the excess (warmup_s, compile_s). The simulator spends it as a phase
+  of its own before training, so its epochs are steady; in real mode the epoch
+  holding those steps (the lifetime's first epoch_end with training in it) includes
+  it, and a compiled lifetime's first validation adds the eval graph's compile to its
+  epoch_end (`compile_s`). `Run.steady_epochs` takes the excess out; real logs
+  written before the event existed have none.
 - the notice window: on a cloud the VM stays up, and billed, for the whole
   window after the notice (the simulator does this); real mode's supervisor
   starts the next trainer as soon as the old one has exited and the restart
@@ -55,10 +63,43 @@ class Lifetime:
     epochs: list[dict] = field(default_factory=list)
     late_notice: dict | None = None
     """A SIGTERM that reached a real trainer already finishing (it exited done): not a preemption."""
+    warmup: dict | None = None
+    """The lifetime's `warmup` event (None: not logged, e.g. cut before its first steady steps)."""
 
     @property
     def preempted(self) -> bool:
         return self.sent is not None
+
+    @property
+    def warmup_s(self) -> float | None:
+        """Measured warm-up of the first steps beyond steady speed, compilation excluded."""
+        return None if self.warmup is None else float(self.warmup["warmup_s"])
+
+    @property
+    def compile_s(self) -> float | None:
+        """Measured compilation in this lifetime: the training graph's (warmup event) plus the eval
+        graph's (epoch_end compile_s); None without a warmup event."""
+        if self.warmup is None:
+            return None
+        return float(self.warmup["compile_s"]) + sum(float(e.get("compile_s") or 0.0) for e in self.epochs)
+
+    @property
+    def cache(self) -> str | None:
+        """"none" (eager), "cold" or "restored" (the compile cache came with the checkpoint); None
+        without a warmup event. Logs that do not say: eager when nothing was compiled, else restored
+        if the lifetime loaded a checkpoint, cold otherwise."""
+        if self.warmup is None:
+            return None
+        c = self.warmup.get("cache")
+        if c is not None:
+            return str(c)
+        if self.compile_s == 0:
+            return "none"
+        return "restored" if restored(self) else "cold"
+
+    def warm_epoch(self) -> dict | None:
+        """The epoch_end whose training holds the lifetime's first steps (its first with training)."""
+        return next((e for e in self.epochs if float(e["train_s"]) > 0), None)
 
 
 @dataclass
@@ -100,6 +141,31 @@ class Run:
         return cfg
 
     @property
+    def async_write(self) -> bool:
+        """Periodic saves written in the background (real mode's --async-checkpoint; the simulator's
+        checkpoint.async_write in run_start)."""
+        if "async_checkpoint" in self.start:
+            return bool(self.start["async_checkpoint"])
+        ck = self.start.get("checkpoint") or {}
+        return bool(ck.get("async_write", ck.get("async", False)))
+
+    @property
+    def has_warmups(self) -> bool:
+        """Some lifetime logged a `warmup` event (real logs before the event existed have none)."""
+        return any(lt.warmup is not None for lt in self.lifetimes)
+
+    @property
+    def compiled(self) -> bool | None:
+        """The run used torch.compile: real mode's run_start `compile`, else what its warmup events
+        say; real logs with neither predate --compile (eager); None: unknown."""
+        if "compile" in self.start:
+            return bool(self.start["compile"])
+        caches = {lt.cache for lt in self.lifetimes if lt.warmup is not None}
+        if caches:
+            return bool(caches - {"none"})
+        return False if self.source == "real" else None
+
+    @property
     def window_s(self) -> float | None:
         """The notice window: real mode's grace, the simulator's vm.notice_s."""
         for k in ("grace_s", "notice_s"):
@@ -139,6 +205,31 @@ class Run:
                         out.append(e)
                 elif i > 0 or start is None or abs(start - (int(e["epoch"]) - 1)) < 1e-9:
                     out.append(e)
+        return out
+
+    def steady_epochs(self, drop_unmeasured: bool = False) -> list[tuple[dict, float]]:
+        """Whole epochs with their steady training seconds: train_s less the warm-up and compile of
+        the lifetime whose first steps it holds, where a warmup event measured them. Such an epoch
+        in a lifetime without a warmup event keeps its train_s, or is left out with
+        `drop_unmeasured` (when other runs measured warm-up: its own is unknown). Simulated
+        epochs are steady already (the simulator warms up before training)."""
+        if self.source == "sim":
+            return [(e, float(e["train_s"])) for e in self.whole_epochs()]
+        whole = {id(e) for e in self.whole_epochs()}
+        out = []
+        for lt in self.lifetimes:
+            warm = lt.warm_epoch()
+            for e in lt.epochs:
+                if id(e) not in whole:
+                    continue
+                t = float(e["train_s"])
+                if e is warm:
+                    if lt.warmup is None:
+                        if drop_unmeasured:
+                            continue
+                    else:
+                        t = max(0.0, t - lt.warmup_s - float(lt.warmup["compile_s"]))
+                out.append((e, t))
         return out
 
     def epoch_len_s(self) -> float | None:
@@ -196,7 +287,12 @@ def _build(events) -> list[Run]:
             lt.process_start = float(r["t"])
         elif name == "resume":
             lt.resume = r
+        elif name == "warmup":
+            _check_warmup(r, lt, ev)
+            lt.warmup = r
         elif name == "epoch_end":
+            if r.get("compile_s") is not None:
+                _check_seconds(r, "compile_s", ev)
             lt.epochs.append(r)
         elif name == "checkpoint":
             lt.checkpoints.append(r)
@@ -217,6 +313,24 @@ def _build(events) -> list[Run]:
             bad = next(lt for lt in run.lifetimes if lt.start is None)
             raise CalibrationError(f"{run.path}:{run.line}: lifetime {bad.index} has events but no vm_start")
     return runs
+
+
+def _check_seconds(r: dict, key: str, ev) -> None:
+    v = r.get(key)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    if not ok:
+        what = "missing (null)" if v is None else f"{v!r}, not a number of seconds >= 0"
+        life = f" of lifetime {r['lifetime']}" if "lifetime" in r else ""
+        raise CalibrationError(f"{ev.path}:{ev.line}: {r['event']} event{life}: {key} is {what}")
+
+
+def _check_warmup(r: dict, lt: Lifetime, ev) -> None:
+    """A warmup event must carry seconds >= 0 and come once per lifetime."""
+    for k in ("warmup_s", "compile_s"):
+        _check_seconds(r, k, ev)
+    if lt.warmup is not None:
+        raise CalibrationError(f"{ev.path}:{ev.line}: a second warmup event for lifetime {lt.index} "
+                               f"(one per lifetime)")
 
 
 def _lifetime(run: Run, index: int, ev) -> Lifetime:

@@ -3,7 +3,8 @@
 A run is replayed with the calibrated scenario, its own settings from its
 run_start (epochs, checkpoint strategy, emergency saving, notice window) and its
 own preemptions: each lifetime's uptime from grant to notice and the wait after
-the window (`runs.measure`). The simulated run writes an event log in memory,
+the window (`runs.measure`), and (by default) each lifetime's measured start-up,
+warm-up and compilation. The simulated run writes an event log in memory,
 and the same `measure` reads both, so measured and simulated figures are
 defined alike. The replay uses the mean epoch time (jitter off): one replay is
 compared with one measured run, and random epoch times would only add noise.
@@ -92,9 +93,9 @@ def other_job(scenario: Scenario, identity: dict | None, run: Run) -> str | None
         if diff:
             return (f"it trained another job than the scenario was calibrated for: {', '.join(diff)}; "
                     f"calibrate a scenario from logs of this job")
-    whole = run.whole_epochs()
-    if whole:
-        measured = statistics.fmean(e["train_s"] for e in whole)
+    steady = run.steady_epochs()
+    if steady:
+        measured = statistics.fmean(t for _, t in steady)
         ratio = measured / scenario.job.epoch_s
         if not (1 / EPOCH_RATIO_LIMIT <= ratio <= EPOCH_RATIO_LIMIT):
             return (f"its epochs take {measured:.3g} s to train but the scenario {scenario.name!r} says "
@@ -113,15 +114,25 @@ def check_job(scenario: Scenario, identity: dict | None, run: Run) -> None:
 def run_scenario(scenario: Scenario, run: Run, replay_speed: bool = False) -> Scenario:
     """The calibrated scenario with the run's own settings from its run_start.
 
-    With `replay_speed`, also the run's own mean epoch and validation times: the
+    Its own settings: epochs, the checkpoint strategy and its parameters, emergency saving,
+    asynchronous saves, the notice window, the configured rate, and no compilation for an eager
+    run. With `replay_speed`, also the run's own mean steady epoch and validation times: the
     speed the machine gave that run (on a shared machine it changes from run to run);
-    `compare` then also replays each epoch's measured training time.
+    `compare` then also replays each epoch's measured training time. A run without warmup events
+    keeps its warm-up inside those times (warm-up and compilation 0), as before the event existed.
     """
-    values: dict = {"job.epochs": run.epochs, "job.epoch_jitter": 0.0}
-    whole = run.whole_epochs()
-    if replay_speed and whole:
-        values["job.epoch_s"] = statistics.fmean(e["train_s"] for e in whole)
-        values["job.eval_s"] = statistics.fmean(e["eval_s"] for e in run.epoch_records())
+    values: dict = {"job.epochs": run.epochs, "job.epoch_jitter": 0.0,
+                    "checkpoint.async_write": run.async_write}
+    steady = run.steady_epochs(drop_unmeasured=run.has_warmups)
+    if replay_speed and steady:
+        values["job.epoch_s"] = statistics.fmean(t for _, t in steady)
+        values["job.eval_s"] = statistics.fmean(e["eval_s"] - float(e.get("compile_s") or 0.0)
+                                                for e in run.epoch_records())
+        if not run.has_warmups:
+            values["job.warmup_s"] = 0.0
+            values["job.compile_s"] = 0.0
+    if run.compiled is False:
+        values["job.compile_s"] = 0.0
     cfg = run.checkpoint_config
     for k in ("strategy", "every_epochs", "every_s", "prior_mtbf_s", "ema_alpha", "min_interval_s",
               "max_interval_s", "emergency", "write_prior_s"):
@@ -152,9 +163,19 @@ def replayed_startups(run: Run) -> tuple[float | None, ...]:
     return tuple(out)
 
 
+def replayed_warmups(run: Run) -> tuple[float | None, ...]:
+    """Each lifetime's measured warm-up (None: no warmup event, the scenario's job.warmup_s)."""
+    return tuple(lt.warmup_s for lt in run.lifetimes)
+
+
+def replayed_compiles(run: Run) -> tuple[float | None, ...]:
+    """Each lifetime's measured compilation, training and eval graph (None: the scenario's)."""
+    return tuple(lt.compile_s for lt in run.lifetimes)
+
+
 def replayed_epochs(run: Run, mean_s: float) -> tuple[float, ...]:
-    """Each epoch's measured training time (its last whole run), else the run's mean."""
-    times = {int(e["epoch"]): float(e["train_s"]) for e in run.whole_epochs()}
+    """Each epoch's measured steady training time (its last whole run), else the run's mean."""
+    times = {int(e["epoch"]): t for e, t in run.steady_epochs(drop_unmeasured=run.has_warmups)}
     return tuple(times.get(k, mean_s) for k in range(1, run.epochs + 1))
 
 
@@ -171,9 +192,11 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     """Replay one completed run and measure both sides alike.
 
     With `replay_startup`, each simulated lifetime takes the measured lifetime's
-    start-up instead of vm.startup_s: on a shared machine start-up varies several-fold,
-    and whether a notice finds the job starting or training decides whether an
-    emergency save happens. With `replay_speed`, each epoch takes its measured
+    start-up instead of vm.startup_s, and its warm-up and compilation (warmup event) instead
+    of job.warmup_s and compile_s: on a shared machine start-up varies several-fold, and
+    whether a notice finds the job starting or training decides whether an emergency save
+    happens; warm-up and compilation are the rest of that start, paid before progress (one
+    flag: the replay copies a lifetime's measured start or none of it). With `replay_speed`, each epoch takes its measured
     training time (epochs cut by a restart: the run's mean) and validation the run's mean,
     and the measured validation accuracies drive milestone decisions.
     """
@@ -185,7 +208,9 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     pattern = Replay(measured.uptimes_s, measured.waits_s)
     own = MeasuredRun(epoch_times_s=replayed_epochs(run, s.job.epoch_s) if replay_speed else (),
                       val_accs=replayed_accuracies(run) if replay_speed else (),
-                      startups_s=replayed_startups(run) if replay_startup else ())
+                      startups_s=replayed_startups(run) if replay_startup else (),
+                      warmups_s=replayed_warmups(run) if replay_startup else (),
+                      compiles_s=replayed_compiles(run) if replay_startup else ())
     result = simulate(s, seed, events=log, pattern=pattern, measured=own)
     sim_run = read_records(log.records, f"simulated {run.label}")
     simulated = measure(sim_run, s.vm.notice_s, s.billing, epoch_len_s=s.job.epoch_s + s.job.eval_s)
@@ -228,8 +253,9 @@ def _median(values) -> float:
 
 def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, seed=0,
              replay_startup: bool = True, replay_speed: bool = False) -> Report:
-    """Compare every completed run of the scenario's job; the others (another job, unfinished,
-    asynchronous saves) are skipped with the reason, and none left to compare is an error."""
+    """Compare every completed run of the scenario's job (asynchronous saves and compiled runs
+    included); the others (another job, unfinished) are skipped with the reason, and none left
+    to compare is an error."""
     comparisons, skipped = [], []
     for run in runs:
         why = other_job(scenario, identity, run)
@@ -239,9 +265,6 @@ def validate(scenario: Scenario, runs: list[Run], identity: dict | None = None, 
         if not run.completed:
             why = "no run_end (cut off)" if run.end is None else "it did not finish all its epochs"
             skipped.append(f"{run.label}: {why}")
-            continue
-        if run.start.get("async_checkpoint"):
-            skipped.append(f"{run.label}: asynchronous checkpoints (the simulator models blocking saves)")
             continue
         if any(lt.exit is None and lt.preempted for lt in run.lifetimes):
             skipped.append(f"{run.label}: a preempted lifetime has no process_exit")
