@@ -62,23 +62,32 @@ def _job(s: Scenario, seed, rate_per_h: float | None, measured: MeasuredRun | No
 
 def _baseline(s: Scenario, job: Job, measured: MeasuredRun | None) -> tuple[float, float]:
     startup = s.vm.startup_s if measured is None else measured.startup_of(1, s.vm.startup_s)
-    if job.strategy.interval_s(TrainingState()) is None:
+    warm = s.job.compile_s + s.job.warmup_s  # one lifetime, compiled cold
+    if measured is not None:
+        warm = measured.compile_of(1, s.job.compile_s) + measured.warmup_of(1, s.job.warmup_s)
+    if job.strategy.interval_s(TrainingState()) is None and not job.async_write:
         work = epoch_saves_only_s(job)
     else:
         work = planned_s(job)
-    makespan = startup + work
+    makespan = startup + warm + work
     return makespan, lifetime_billed_s(makespan, s.billing, preempted=False)
 
 
 def planned_s(job: Job) -> float:
     """Training, validation and checkpoint seconds of an uninterrupted run, planned stretch by stretch
-    on a fresh copy of `job` (which is left as it was)."""
-    probe = job.fresh()
+    on a fresh copy of `job` (which is left as it was); the last asynchronous write included."""
+    return planned_from(job.fresh())
+
+
+def planned_from(probe: Job) -> float:
+    """Seconds `probe` (a job nobody else uses) needs from its state to the end of its last write."""
     total = 0.0
     while probe.state.epoch < probe.epochs:
-        stretch = probe.plan(PLAN_EPOCHS, math.inf)
+        stretch = probe.plan(PLAN_EPOCHS, math.inf, total)
         total += stretch.duration_s
         probe.commit(stretch, len(stretch.ends))
+    if probe.pending is not None:
+        total = max(total, probe.pending.done_at)
     return total
 
 

@@ -2,7 +2,8 @@
 
 Progress is the strategy's `TrainingState` plus the training seconds done in
 the current epoch (`into`); the durable point is the newest completed
-checkpoint. Accuracy is a function of the epoch (the job's own draws, or a
+checkpoint. With asynchronous saves, a save's write runs in the background
+(`pending`, one at a time) and becomes durable only when it ends. Accuracy is a function of the epoch (the job's own draws, or a
 measured run's), so the last and best accuracies follow from the epoch alone.
 """
 from __future__ import annotations
@@ -30,6 +31,21 @@ class Durable(NamedTuple):
     into: float
 
 
+class Pending(NamedTuple):
+    """An asynchronous save whose background write is in flight."""
+
+    done_at: float
+    """When the write ends (seconds since the run started)."""
+    epoch: int
+    into: float
+    work_at: float
+    """totals.work_s when the state was copied: what the save holds."""
+
+
+WRITE_EPS_S = 1e-9
+"""A write due within this of a moment has ended by then (stretch clocks are sums of floats)."""
+
+
 class Job:
     """Mutable state of one simulated run's job (see the module docstring)."""
 
@@ -44,6 +60,9 @@ class Job:
         self._best: list | None = None
         self.eval_s = s.job.eval_s
         self.write_s = s.checkpoint.write_s
+        self.async_write = s.checkpoint.async_write
+        self.stall_s = s.checkpoint.stall_s
+        self.pending: Pending | None = None
         self.state = TrainingState()  # no write measured yet: strategies use their prior
         self.into = 0.0
         self.durable: Durable | None = None
@@ -58,6 +77,7 @@ class Job:
         twin.events = None
         twin.state = TrainingState()
         twin.into, twin.durable, twin.work_at_durable = 0.0, None, 0.0
+        twin.pending = None
         twin.totals = Totals()
         twin._notice, twin._held = None, []
         return twin
@@ -88,16 +108,23 @@ class Job:
         return self.totals.work_s - self.work_at_durable
 
     # -- moving the state ------------------------------------------------------
-    def plan(self, max_epochs: int, horizon_s: float) -> Stretch:
-        return plan_stretch(self, max_epochs, horizon_s)
+    def plan(self, max_epochs: int, horizon_s: float, now: float = 0.0) -> Stretch:
+        return plan_stretch(self, max_epochs, horizon_s, now)
 
     def apply(self, epoch: int, into: float, since: float) -> None:
         st = self.state
         st.epoch, st.train_s_since_checkpoint, st.last_val_acc = epoch, since, self.last_acc(epoch)
         self.into = into
 
-    def commit(self, stretch: Stretch, upto: int) -> None:
-        """Take phases [stretch.done, upto) of a stretch as done; log them; move the durable point."""
+    def commit(self, stretch: Stretch, upto: int, x: float | None = None) -> None:
+        """Take phases [stretch.done, upto) of a stretch as done; log them; move the durable point.
+
+        `x`: seconds into the stretch it is now (default: the end of phase upto-1); asynchronous
+        writes that have ended by then become durable.
+        """
+        if self.async_write:
+            self._commit_async(stretch, upto, x)
+            return
         done = stretch.done
         if upto <= done:
             return
@@ -120,6 +147,77 @@ class Job:
         totals.checkpoints += saves
         stretch.done = upto
         self.apply(last.epoch, last.into, last.since)
+
+    def _commit_async(self, stretch: Stretch, upto: int, x: float | None) -> None:
+        """commit() with asynchronous saves: a committed SAVE phase starts a write; writes that have
+        ended by `x` are durable; events in time order."""
+        done, phases, ends = stretch.done, stretch.phases, stretch.ends
+        if x is None:
+            x = ends[upto - 1] if upto else 0.0
+        totals = self.totals
+        log: list | None = [] if self.events is not None else None
+        if upto > done:
+            if log is not None:
+                self._log_phases(stretch, done, upto, log)
+            base_work = phases[done - 1].work if done else 0.0
+            work0 = totals.work_s
+            prev_end = ends[done - 1] if done else 0.0
+            for i in range(done, upto):
+                p = phases[i]
+                if p.kind == SAVE:
+                    totals.checkpoint_s += ends[i] - prev_end
+                    self.finish_pending(stretch.start + ends[i], log)
+                    self.pending = Pending(stretch.start + stretch.writes[i], p.epoch, p.into,
+                                           work0 + (p.work - base_work))
+                    self.state.record_checkpoint("periodic", self.stall_s)
+                prev_end = ends[i]
+            last = phases[upto - 1]
+            totals.work_s += last.work - base_work
+            stretch.done = upto
+            self.apply(last.epoch, last.into, last.since)
+        self.finish_pending(stretch.start + x, log)
+        if log:
+            log.sort(key=lambda item: item[0])
+            for t, event, fields in log:
+                self.emit(event, t, **fields)
+
+    def finish_pending(self, now: float, log: list | None = None) -> bool:
+        """The write in flight, if it has ended by `now`, is durable. Returns whether none is left."""
+        w = self.pending
+        if w is None:
+            return True
+        if w.done_at > now + WRITE_EPS_S:
+            return False
+        self.pending = None
+        self.durable = Durable(w.epoch, w.into)
+        self.work_at_durable = w.work_at
+        self.totals.checkpoints += 1
+        if self.events is not None:
+            fields = dict(kind="periodic", ok=True, epoch=self.position(w.epoch, w.into), seconds=self.write_s,
+                          stall_s=self.stall_s, async_write=True)
+            if log is None:
+                self.emit("checkpoint", w.done_at, **fields)
+            else:
+                log.append((w.done_at, "checkpoint", fields))
+        return True
+
+    def drop_pending(self, t: float) -> None:
+        """The VM went off at `t` with the write in flight: it never becomes durable."""
+        w = self.pending
+        if w is None:
+            return
+        self.pending = None
+        self.totals.checkpoints_failed += 1
+        self.emit("checkpoint", t, kind="periodic", ok=False, epoch=self.position(w.epoch, w.into),
+                  seconds=t - (w.done_at - self.write_s), stall_s=self.stall_s, async_write=True)
+
+    def async_save_done(self, epoch: int, into: float) -> None:
+        """An asynchronous save whose copy a notice cut, written to the end before the kill: durable."""
+        self.apply(epoch, into, 0.0)
+        self.durable = Durable(epoch, into)
+        self.work_at_durable = self.totals.work_s
+        self.totals.checkpoints += 1
+        self.state.record_checkpoint("periodic", self.stall_s)
 
     def periodic_save_done(self, epoch: int, into: float) -> None:
         """A periodic write cut by a notice ended before the kill: its position is durable."""
@@ -146,6 +244,7 @@ class Job:
 
     def lose_unsaved(self) -> float:
         """The VM is gone: what was not durable is lost. Returns the seconds lost."""
+        assert self.pending is None, "a write in flight is settled before the VM goes"
         lost = self.unsaved_s
         self.totals.lost_s.append(lost)
         self.work_at_durable = self.totals.work_s
@@ -190,7 +289,14 @@ class Job:
         for event, te, fields in held:
             self.events.emit(event, te, **fields)
 
-    def _log_phases(self, stretch: Stretch, start: int, upto: int) -> None:
+    def _log_phases(self, stretch: Stretch, start: int, upto: int, out: list | None = None) -> None:
+        """Log phases [start, upto): epoch ends and blocking saves (into `out` as (t, event, fields) if
+        given; an asynchronous save is logged when its write ends)."""
+        if out is None:
+            emit = self.emit
+        else:
+            def emit(event, t, **fields):
+                out.append((t, event, fields))
         prev_work = stretch.phases[start - 1].work if start else 0.0
         train = stretch.train_logged
         for i in range(start, upto):
@@ -199,12 +305,12 @@ class Job:
             if p.kind == TRAIN:
                 train += p.work - prev_work
             elif p.kind == EVAL:
-                self.emit("epoch_end", end, epoch=p.epoch, train_s=train, eval_s=self.eval_s,
-                          val_acc=self.acc[p.epoch - 1])
+                emit("epoch_end", end, epoch=p.epoch, train_s=train, eval_s=self.eval_s,
+                     val_acc=self.acc[p.epoch - 1])
                 train = 0.0
-            else:
-                self.emit("checkpoint", end, kind="periodic", ok=True, epoch=self.position(p.epoch, p.into),
-                          seconds=self.write_s, stall_s=self.write_s)
+            elif not self.async_write:
+                emit("checkpoint", end, kind="periodic", ok=True, epoch=self.position(p.epoch, p.into),
+                     seconds=self.write_s, stall_s=self.write_s)
             prev_work = p.work
         stretch.train_logged = train
 

@@ -1,8 +1,11 @@
 """One VM lifetime after another: the SimPy process of a Spot run.
 
 In each lifetime: capacity (when the pattern says it is away at the grant),
-the grant, start-up and checkpoint restore (billed), then stretches of planned
-work until the job ends or the preemption's cut (notice.py) stops it. After
+the grant, start-up and checkpoint restore (billed), compilation and warm-up
+(job.compile_s, job.warmup_s: the first steps' extra time, no progress), then
+stretches of planned work until the job ends or the preemption's cut
+(notice.py) stops it; a last asynchronous write is waited for before the job
+ends. After
 the cut the lifetime lasts until the kill at the end of the notice window,
 billed until the VM goes off (billing.py); capacity may then stay away (not
 billed) before the next grant.
@@ -24,7 +27,8 @@ CHUNK_EPOCHS = 64
 """Epochs planned per stretch at most (a speed-up: results do not depend on it)."""
 USE_HORIZON = True
 """Plan only up to the coming cut (a speed-up: results do not depend on it)."""
-STARTUP, WORK = "startup", "work"
+STARTUP, WORK, FLUSH = "startup", "work", "flush"
+"""Lifetime phases: start-up to warm-up's end, planned work, the last asynchronous write."""
 PREEMPTION, REVIEW = "preemption", "review"
 """Interrupt causes: the preemption's cut, and a deadline policy's review of a running lifetime."""
 FINISHED, PREEMPTED, LEFT = "finished", "preempted", "left"
@@ -47,6 +51,15 @@ class LateTimeout(simpy.Event):
         self._value = None
         self._ok = True
         env.schedule(self, LATE, delay)
+
+
+class Warm(NamedTuple):
+    """What a lifetime spends before its first progress, after start-up and restore."""
+
+    compile_s: float
+    warmup_s: float
+    cache: str
+    """"none" (no compilation), "cold" or "restored" (the compile cache came with the checkpoint)."""
 
 
 class Limits(NamedTuple):
@@ -124,12 +137,13 @@ class SpotRun:
         durable = rem(*job.durable) if job.durable is not None else rem(0, 0.0)
         held = rem(job.state.epoch, job.into) if on is not None else durable
         spot_wait = self.market.wait_s(now)
-        step, es, startup = s.job.step_s, s.checkpoint.emergency_s, s.vm.startup_s
-        restore = s.checkpoint.restore_s
+        step, es, startup = s.job.step_s, s.checkpoint.emergency_s, s.vm.startup_s + s.job.warmup_s
+        cold = s.job.compile_s
+        restore = s.checkpoint.restore_s + cold * s.job.compile_cached_fraction
         sure = s.checkpoint.emergency and s.vm.notice_reliability >= 1.0 and step + es <= s.vm.notice_s
         return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held,
-                         startup + (restore if job.durable is not None else 0.0), startup + restore, step, es,
-                         s.vm.notice_s, sure, self.remaining.total_s() + startup, s.policy.margin_s,
+                         startup + (restore if job.durable is not None else cold), startup + restore, step, es,
+                         s.vm.notice_s, sure, self.remaining.total_s() + startup + cold, s.policy.margin_s,
                          s.policy.assume_no_loss, s.prices.spot_per_h / s.prices.ondemand_per_h,
                          s.billing.minimum_s, s.billing.increment_s, s.job.eval_s)
 
@@ -157,21 +171,15 @@ class SpotRun:
             review[0] = _schedule_review(env, env.active_process, max(choice.until - grant, 0.0))
         life_startup = s.vm.startup_s if self.measured is None else self.measured.startup_of(life, s.vm.startup_s)
         life_restore = s.checkpoint.restore_s if job.durable is not None else 0.0
+        warm = self._warm_costs(life, job.durable is not None)
         phase, stretch = STARTUP, None
         cause = None
+        flush_from = None
         try:
-            # Start-up and restore in one wait; a cut inside it is placed by the clock.
-            if life_startup + life_restore > 0:
-                wait = life_startup + life_restore
-                end = grant + wait
-                while True:
-                    try:
-                        yield env.timeout(wait)
-                        break
-                    except simpy.Interrupt as exc:
-                        if exc.cause != REVIEW or self._leaving(env, review, choice.market):
-                            raise
-                        wait = end - env.now
+            # Start-up, restore, compilation and warm-up in one wait; a cut inside it is placed by the clock.
+            ready = life_startup + life_restore + warm.compile_s + warm.warmup_s
+            if ready > 0:
+                yield from self._wait_reviewed(env, ready, review, choice.market)
             self._account_startup(life, life_startup)
             if logging:
                 job.emit("process_start", grant + life_startup, lifetime=life)
@@ -181,13 +189,18 @@ class SpotRun:
                 totals.restore_s += life_restore
                 job.restore()
                 if logging:
-                    job.emit("resume", env.now, lifetime=life, from_epoch=job.position(*job.durable),
-                             restore_s=life_restore)
+                    resumed = env.now - (warm.compile_s + warm.warmup_s) if warm.compile_s + warm.warmup_s else env.now
+                    job.emit("resume", resumed, lifetime=life,
+                             from_epoch=job.position(*job.durable), restore_s=life_restore)
+            totals.compile_s += warm.compile_s
+            totals.warmup_s += warm.warmup_s
+            if logging and warm.compile_s + warm.warmup_s > 0:
+                job.emit("warmup", env.now, lifetime=life, warmup_s=warm.warmup_s, compile_s=warm.compile_s,
+                         cache=warm.cache)
             phase = WORK
             horizon_at = notice.cut_at if notice is not None and USE_HORIZON else math.inf
             while job.state.epoch < job.epochs:
-                stretch = job.plan(CHUNK_EPOCHS, horizon_at - env.now)
-                stretch.start = env.now
+                stretch = job.plan(CHUNK_EPOCHS, horizon_at - env.now, env.now)
                 if stretch.duration_s > 0:
                     wait = stretch.duration_s
                     end = stretch.start + wait
@@ -198,12 +211,18 @@ class SpotRun:
                         except simpy.Interrupt as exc:
                             if exc.cause != REVIEW:
                                 raise
-                            job.commit(stretch, bisect_right(stretch.ends, env.now - stretch.start))
+                            x = env.now - stretch.start
+                            job.commit(stretch, bisect_right(stretch.ends, x), x)
                             if self._leaving(env, review, choice.market):
                                 raise
                             wait = end - env.now
                 job.commit(stretch, len(stretch.ends))
                 stretch = None
+            if job.pending is not None:  # the last asynchronous write ends before the job does
+                phase, flush_from = FLUSH, env.now
+                yield from self._wait_reviewed(env, job.pending.done_at - env.now, review, choice.market)
+                totals.checkpoint_s += env.now - flush_from
+                job.finish_pending(env.now)
         except simpy.Interrupt as exc:
             token[0] = False
             cause = exc.cause
@@ -217,7 +236,9 @@ class SpotRun:
             job.emit("process_exit", env.now, lifetime=life, code=0)
             return FINISHED
         if phase == STARTUP:
-            self._cut_in_startup(env.now - grant, life, life_startup, grant)
+            self._cut_in_startup(env.now - grant, life, life_startup, life_restore, warm, grant)
+        elif phase == FLUSH:
+            totals.checkpoint_s += env.now - flush_from
         if cause == REVIEW:  # the policy moves the job: it stops its VM itself
             ended = stop_at_cut(job, env.now, leave_notice(env.now, s.job.step_s), stretch, life, voluntary=True)
             if ended.off_at > env.now:
@@ -254,14 +275,52 @@ class SpotRun:
         else:
             self.job.totals.startup_s += seconds
 
-    def _cut_in_startup(self, into_s: float, life: int, life_startup: float, grant: float) -> None:
-        """The cut found the lifetime starting up, or restoring once its process had started."""
+    def _wait_reviewed(self, env, seconds: float, review: list, market: str):
+        """Wait `seconds` of a lifetime; a policy review inside may end the lifetime (re-raised)."""
+        end = env.now + seconds
+        wait = seconds
+        while True:
+            try:
+                yield env.timeout(max(wait, 0.0))
+                return
+            except simpy.Interrupt as exc:
+                if exc.cause != REVIEW or self._leaving(env, review, market):
+                    raise
+                wait = end - env.now
+
+    def _warm_costs(self, life: int, cached: bool) -> "Warm":
+        """Compilation and warm-up of lifetime `life` (`cached`: a checkpoint, and the compile cache
+        saved beside it, is restored): measured, else the scenario's."""
+        j = self.s.job
+        compile_s = j.compile_s * (j.compile_cached_fraction if cached else 1.0)
+        warmup_s = j.warmup_s
+        if self.measured is not None:
+            compile_s = self.measured.compile_of(life, compile_s)
+            warmup_s = self.measured.warmup_of(life, warmup_s)
+        cache = "none" if compile_s == 0 and j.compile_s == 0 else ("restored" if cached else "cold")
+        return Warm(compile_s, warmup_s, cache)
+
+    def _cut_in_startup(self, into_s: float, life: int, life_startup: float, life_restore: float, warm: "Warm",
+                        grant: float) -> None:
+        """The cut found the lifetime starting up, restoring once its process had started, compiling or
+        warming up (in that order; what was spent is accounted, nothing was gained)."""
         if into_s <= life_startup:
             self._account_startup(life, into_s)
             return
         self._account_startup(life, life_startup)
         self.job.emit("process_start", grant + life_startup, lifetime=life)
-        self.job.totals.restore_s += into_s - life_startup
+        job = self.job
+        totals = job.totals
+        left = into_s - life_startup
+        restored = left > life_restore
+        for name, seconds in (("restore_s", life_restore), ("compile_s", warm.compile_s)):
+            spent = min(left, seconds)
+            setattr(totals, name, getattr(totals, name) + spent)
+            left -= spent
+        totals.warmup_s += max(left, 0.0)
+        if restored and job.durable is not None:
+            job.emit("resume", grant + life_startup + life_restore, lifetime=life,
+                     from_epoch=job.position(*job.durable), restore_s=life_restore)
 
     def _wait(self, env, seconds: float, back: bool = True):
         """Waiting `seconds` for Spot capacity (`back`: it comes back then; else the policy stops

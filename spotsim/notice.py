@@ -18,7 +18,9 @@ At the cut (`stop_at_cut`): training in flight is kept in memory; validation
 in flight is abandoned (redone after the resume); a periodic write in flight
 goes on, durable if it ends by the kill, else one failed periodic save that
 holds the job until the kill (at train_then_save's deadline the job drops it
-instead and saves in time). Then the emergency save, if the job heard the
+instead and saves in time). With asynchronous saves, a copy in flight ends and
+its write follows; a write in flight is waited for (the job hears the notice:
+real mode joins it), durable if it ends by the kill, else lost. Then the emergency save, if the job heard the
 notice, saves on notice, is free before the kill and holds progress the last
 durable checkpoint lacks: durable if it ends by the kill, else cut off (a save
 that could never start is not counted). A job that heard the notice and is
@@ -32,6 +34,7 @@ import math
 from bisect import bisect_right
 from typing import NamedTuple
 
+from .job import WRITE_EPS_S
 from .plan import EVAL, TRAIN, Stretch
 
 
@@ -122,7 +125,7 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     if stretch is not None:
         x = now - stretch.start
         upto = bisect_right(stretch.ends, x)
-        job.commit(stretch, upto)
+        job.commit(stretch, upto, x)
         if upto < len(stretch.ends):
             phase = stretch.phases[upto]
             elapsed = x - (stretch.ends[upto - 1] if upto else 0.0)
@@ -136,6 +139,9 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
             used = step
         elif phase.kind == EVAL:
             totals.aborted_eval_s += elapsed
+        elif job.async_write:
+            used, write_done, cut_off = _async_save_at_cut(job, now, notice, stretch, upto, elapsed,
+                                                           notice.deadline and saving)
         else:
             left = job.write_s - elapsed
             position = job.position(phase.epoch, phase.into)
@@ -160,6 +166,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                          seconds=elapsed + window, stall_s=elapsed + window)
                 used = window
                 cut_off = True
+    if job.pending is not None:
+        used, cut_off = _settle_pending(job, now, used, window, notice.delivered and not cut_off)
     ew = s.checkpoint.emergency_s
     fits = used + ew <= window
     # A voluntary stop saves only what takes longer to redo than to save and restore.
@@ -192,3 +200,58 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     lost = job.lose_unsaved()
     job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
     return Exit(off_at, kill_at, killed, lost)
+
+
+def _async_save_at_cut(job, now: float, notice: Notice, stretch: Stretch, upto: int, elapsed: float,
+                       drop: bool) -> tuple[float, bool, bool]:
+    """The cut found an asynchronous save copying the state (or waiting for the write before it):
+    the copy ends and its write follows, durable if it ends by the kill. `drop`: train_then_save's
+    deadline: the job drops this save for the emergency save, which fits. Returns (used, write_done,
+    cut_off)."""
+    totals, window = job.totals, notice.window_s
+    ends = stretch.ends
+    phase = stretch.phases[upto]
+    phase_s = ends[upto] - (ends[upto - 1] if upto else 0.0)
+    left = ends[upto] - (now - stretch.start) + job.write_s  # copy (after any wait), then its write
+    position = job.position(phase.epoch, phase.into)
+    if job.pending is not None:  # the write before this save: it ends while the copy waits for it
+        if job.pending.done_at - now > window + WRITE_EPS_S:
+            totals.checkpoint_s += elapsed + window
+            job.drop_pending(now + window)
+            return window, False, True
+        job.finish_pending(job.pending.done_at)
+    if drop:
+        totals.checkpoint_s += elapsed
+        totals.checkpoints_failed += 1
+        job.emit("checkpoint", now, kind="periodic", ok=False, epoch=position, seconds=0.0, stall_s=elapsed,
+                 async_write=True)
+        return 0.0, False, False
+    if left <= window:
+        totals.checkpoint_s += phase_s + job.write_s
+        job.async_save_done(phase.epoch, phase.into)
+        job.emit("checkpoint", now + left, kind="periodic", ok=True, epoch=position, seconds=job.write_s,
+                 stall_s=phase_s, async_write=True)
+        return left, True, False
+    totals.checkpoint_s += elapsed + window
+    totals.checkpoints_failed += 1
+    job.emit("checkpoint", now + window, kind="periodic", ok=False, epoch=position, seconds=elapsed + window,
+             stall_s=elapsed + window, async_write=True)
+    return window, False, True
+
+
+def _settle_pending(job, now: float, used: float, window: float, waits: bool) -> tuple[float, bool]:
+    """A background write in flight at the cut: a job that heard the notice (`waits`) waits for it,
+    durable if it ends by the kill; otherwise, or if the kill comes first, it is lost. Returns
+    (used, cut_off)."""
+    left = job.pending.done_at - now
+    if waits and left <= window + WRITE_EPS_S:
+        if left > used:
+            job.totals.checkpoint_s += left - used
+            used = left
+        job.finish_pending(job.pending.done_at)
+        return used, False
+    if waits:
+        job.totals.checkpoint_s += window - used
+        used = window
+    job.drop_pending(now + window)
+    return used, True

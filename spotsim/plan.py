@@ -2,7 +2,10 @@
 
 A plan is pure arithmetic over the strategy's answers: from the job's current
 state, training (cut by time-based saves), validation and epoch-end saves,
-each phase with the state the job is in at its end. The lifetime process waits
+each phase with the state the job is in at its end. A blocking save's phase is
+its write; an asynchronous save's phase is the wait for the write still in
+flight (one at a time) and the stall while the state is copied; its write then
+runs in the background and ends, durable, `write_s` later (`Stretch.writes`). The lifetime process waits
 for a whole stretch as one SimPy timeout and, when a notice cuts it, looks up
 the phase the notice falls in; a run therefore costs a few SimPy events per
 lifetime, whatever its epochs and steps.
@@ -42,16 +45,18 @@ class Phase(NamedTuple):
 class Stretch:
     """Planned phases from `start`: phase i ends `ends[i]` seconds after it, in state `phases[i]`."""
 
-    __slots__ = ("start", "ends", "phases", "done", "train_logged")
+    __slots__ = ("start", "ends", "phases", "done", "train_logged", "writes")
 
-    def __init__(self):
-        self.start = 0.0
+    def __init__(self, start: float = 0.0):
+        self.start = start
         self.ends: list[float] = []
         self.phases: list[Phase] = []
         self.done = 0
         """Phases [0, done) are committed to the job (a review may commit part of a stretch)."""
         self.train_logged = 0.0
         """Training seconds of the epoch in progress already committed (for its epoch_end event)."""
+        self.writes: dict[int, float] = {}
+        """Asynchronous saves: SAVE phase index -> when its background write ends (from `start`)."""
 
     @property
     def duration_s(self) -> float:
@@ -63,11 +68,13 @@ def floored(interval: float | None) -> float | None:
     return interval if interval is None or interval >= MIN_INTERVAL_S else MIN_INTERVAL_S
 
 
-def plan_stretch(job, max_epochs: int, horizon_s: float = math.inf) -> Stretch:
-    """Phases from `job`'s current state for up to `max_epochs` epochs (mutates nothing).
+def plan_stretch(job, max_epochs: int, horizon_s: float = math.inf, now: float = 0.0) -> Stretch:
+    """Phases from `job`'s current state at `now` for up to `max_epochs` epochs (mutates nothing).
 
     `job` gives the state (`state`, `into`), the per-epoch `train_s` and `acc`,
-    `eval_s`, `write_s`, `epochs`, the `strategy` and `best_before(e)`.
+    `eval_s`, `write_s`, `epochs`, the `strategy` and `best_before(e)`; with
+    `async_write`, also `stall_s` and the write in flight (`pending`, ending at
+    `pending.done_at`).
     Planning stops at the first epoch end past `horizon_s` seconds (and never
     before the stretch has some length): a notice due by then cuts the stretch
     anyway. The horizon only saves work; the phases planned, and so the
@@ -76,7 +83,9 @@ def plan_stretch(job, max_epochs: int, horizon_s: float = math.inf) -> Stretch:
     st, strategy = job.state, job.strategy
     T, acc, V, W = job.train_s, job.acc, job.eval_s, job.write_s
     interval = floored(strategy.interval_s(st))
-    stretch = Stretch()
+    stretch = Stretch(now)
+    if job.async_write:
+        return _plan_async(job, stretch, max_epochs, horizon_s, interval)
     e, into, since = st.epoch, job.into, st.train_s_since_checkpoint
     best = job.best_before(e)
     t = work = 0.0
@@ -137,4 +146,64 @@ def plan_stretch(job, max_epochs: int, horizon_s: float = math.inf) -> Stretch:
             if probe.checkpoint_write_s != W and interval is not None:
                 probe.record_checkpoint("periodic", W)
                 interval = floored(strategy.interval_s(probe))
+    return stretch
+
+
+def _plan_async(job, stretch: Stretch, max_epochs: int, horizon_s: float, interval: float | None) -> Stretch:
+    """plan_stretch for asynchronous saves: a save waits for the write in flight, stalls `stall_s`,
+    and its write ends `write_s` later; strategies see the stall as the save's cost (as in real mode)."""
+    st, strategy = job.state, job.strategy
+    T, acc, V, W, S = job.train_s, job.acc, job.eval_s, job.write_s, job.stall_s
+    e, into, since = st.epoch, job.into, st.train_s_since_checkpoint
+    best = job.best_before(e)
+    t = work = 0.0
+    saves = 0
+    busy = job.pending.done_at - stretch.start if job.pending is not None else -math.inf
+    stop = min(job.epochs, e + max_epochs)
+    probe = TrainingState(checkpoint_write_s=st.checkpoint_write_s, uptimes_s=st.uptimes_s)
+    ends, phases, writes = stretch.ends, stretch.phases, stretch.writes
+
+    def save(epoch: int, at: float) -> None:
+        nonlocal t, saves, since, busy, interval
+        t += (busy - t if busy > t else 0.0) + S
+        saves += 1
+        since = 0.0
+        ends.append(t)
+        phases.append(Phase(SAVE, epoch, at, 0.0, work, saves))
+        busy = writes[len(phases) - 1] = t + W
+        if probe.checkpoint_write_s != S and interval is not None:  # the first save measured: re-ask
+            probe.record_checkpoint("periodic", S)
+            interval = floored(strategy.interval_s(probe))
+
+    while e < stop and (t < horizon_s or t == 0.0):
+        te = T[e]
+        while into < te:
+            due = interval is not None and since + (te - into) >= interval
+            if due:
+                seg = interval - since
+                into += seg
+                since = interval
+            else:
+                seg = te - into
+                into = te
+                since += seg
+            t += seg
+            work += seg
+            ends.append(t)
+            phases.append(Phase(TRAIN, e, into, since, work, saves))
+            if due:
+                save(e, into)
+        t += V
+        work += V
+        a = acc[e]
+        e += 1
+        probe.epoch, probe.last_val_acc, probe.best_val_acc = e, a, best
+        probe.train_s_since_checkpoint = since
+        if best is None or a > best:
+            best = a
+        into = 0.0
+        ends.append(t)
+        phases.append(Phase(EVAL, e, 0.0, since, work, saves))
+        if strategy.save_after_epoch(probe):
+            save(e, 0.0)
     return stretch

@@ -14,11 +14,8 @@ position and interval.
 """
 from __future__ import annotations
 
-import math
-
+from .baseline import planned_from
 from .strategies import TrainingState
-
-PLAN_EPOCHS = 64
 
 
 class RemainingWork:
@@ -26,7 +23,7 @@ class RemainingWork:
 
     def __init__(self, job):
         self.job = job
-        self.epoch_based = job.strategy.interval_s(TrainingState()) is None
+        self.epoch_based = job.strategy.interval_s(TrainingState()) is None and not job.async_write
         self._suffix: list[float] | None = None
         self._memo: dict = {}
 
@@ -78,9 +75,4 @@ class RemainingWork:
         probe = self.job.fresh()
         probe.state = state
         probe.into = into
-        total = 0.0
-        while probe.state.epoch < probe.epochs:
-            stretch = probe.plan(PLAN_EPOCHS, math.inf)
-            total += stretch.duration_s
-            probe.commit(stretch, len(stretch.ends))
-        return total
+        return planned_from(probe)

@@ -10,7 +10,8 @@ from scipy import stats
 METRICS = ("makespan_h", "billed_h", "cost_usd", "ondemand_cost_usd", "ondemand_makespan_h", "savings_pct",
            "time_ratio", "preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed",
            "checkpoint_h", "lost_h", "restart_h", "wait_h", "notice_idle_h", "epochs_done", "final_accuracy",
-           "spot_h", "ondemand_h", "switches", "cost_ratio", "met_deadline", "deadline_slack_h")
+           "spot_h", "ondemand_h", "switches", "cost_ratio", "met_deadline", "deadline_slack_h", "warmup_h",
+           "compile_h")
 """The per-run metrics, in the order `spotsim run --json` and sweeps report them."""
 
 
@@ -52,6 +53,10 @@ class RunResult:
     startup_h: float = 0.0
     """The first lifetime's start-up (on-demand pays it too)."""
     lost_per_preemption_h: tuple = field(default=())
+    warmup_h: float = 0.0
+    """The first steps' extra time, every lifetime (job.warmup_s)."""
+    compile_h: float = 0.0
+    """torch.compile, every lifetime (job.compile_s; less with the compile cache restored)."""
 
     @classmethod
     def from_totals(cls, s, t, epochs_done: int, final_accuracy: float, od_makespan_s: float,
@@ -91,6 +96,8 @@ class RunResult:
             cost_ratio=cost / od_cost if od_cost > 0 else math.nan,
             met_deadline=math.nan if deadline_h is None else float(t.finished and met(t.makespan_s, deadline_h)),
             deadline_slack_h=math.nan if deadline_h is None else deadline_h - makespan_h,
+            warmup_h=t.warmup_s / 3600.0,
+            compile_h=t.compile_s / 3600.0,
         )
 
     def metrics(self) -> dict:

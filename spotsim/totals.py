@@ -1,8 +1,8 @@
 """The running totals of one simulated run: seconds by category and counts.
 
 The time categories partition the makespan: first start-up + work + later
-start-ups + restores + aborted validation + checkpoint writes + idle notice
-time + capacity waits = makespan (a property test holds the simulator to it).
+start-ups + restores + compilation + warm-up + aborted validation + checkpoint
+writes (the time they block training) + idle notice time + capacity waits = makespan (a property test holds the simulator to it).
 """
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class Totals:
     startup_s: float = 0.0
     """Start-ups of the later lifetimes (a restart overhead)."""
     restore_s: float = 0.0
+    compile_s: float = 0.0
+    """torch.compile in every lifetime (less where the compile cache was restored)."""
+    warmup_s: float = 0.0
+    """The first steps' extra time in every lifetime (job.warmup_s)."""
     aborted_eval_s: float = 0.0
     """Validation cut short by a notice: redone after the resume."""
     checkpoint_s: float = 0.0

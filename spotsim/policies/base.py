@@ -57,9 +57,10 @@ class Situation:
     remaining_held_s: float
     """Work left from the progress held in memory (= durable between lifetimes)."""
     restart_durable_s: float
-    """Start-up, plus the restore if there is a durable checkpoint: a new VM from the durable point."""
+    """Start-up, plus the restore if there is a durable checkpoint, plus compilation (cached with a
+    checkpoint) and warm-up: a new VM from the durable point."""
     restart_held_s: float
-    """Start-up plus restore: a new VM from a checkpoint of the held progress."""
+    """Start-up, restore, cached compilation and warm-up: a new VM from a checkpoint of the held progress."""
     step_s: float
     save_s: float
     """The emergency (or policy's) save."""
