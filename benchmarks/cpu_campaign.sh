@@ -3,7 +3,10 @@
 # strategies x interrupt patterns, each run preempted several times.
 # Runs live under $WORK (checkpoints included); only events.jsonl and summary.json
 # are copied to results/cpu/<run>/.
-# Usage: benchmarks/cpu_campaign.sh [WORK_DIR]   (about 12-15 min on 2 cores)
+# Asynchronous saves: async-<strategy>-<pattern> (--async-checkpoint), strategies fixed,
+# adaptive, milestone x patterns poisson, bursty, otherwise the same settings.
+# Usage: benchmarks/cpu_campaign.sh [WORK_DIR]   (about 25 min on 2 cores)
+#        ONLY=async- benchmarks/cpu_campaign.sh   (only the asynchronous runs, about 10 min)
 set -u
 cd "$(dirname "$0")/.."
 REAL=${REAL:-.venv/bin/real}
@@ -19,35 +22,40 @@ declare -A STRAT=(
 )
 mkdir -p "$WORK" results/cpu
 ONLY=${ONLY:-}   # e.g. ONLY=bursty reruns only the runs whose name contains it
+
+one() {  # one NAME ARGS...: a run under $WORK/NAME (ARGS after COMMON: the last --epochs counts),
+         # its log and summary copied to results/cpu/NAME
+  local name=$1; shift
+  [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]] && return 0
+  rm -rf "$WORK/$name"
+  echo "== $name $(date +%T)"
+  timeout 240 $REAL run "${COMMON[@]}" "$@" --out "$WORK/$name" > "$WORK/$name.summary.txt" 2>&1
+  echo "   exit $?"
+  mkdir -p "results/cpu/$name"
+  cp "$WORK/$name/events.jsonl" "results/cpu/$name/"
+  $REAL summary --json "$WORK/$name" > "results/cpu/$name/summary.json"
+}
+
+# Bursts scaled to these one-minute runs: 30 s bursts (of uptime) in a quarter of
+# the uptime, 4x the calm rate. (At 10x, the default, a burst's uptimes fall
+# below the trainer's ~7 s cold start and a run makes no progress for minutes.)
+# 10 epochs: the first bursty uptimes (seed 1) are ~28 s, so 6 epochs fit in one or two.
+BURSTY=(--burst-mean-s 30 --burst-fraction 0.25 --burst-ratio 4 --epochs 10)
 for s in fixed adaptive milestone none; do
   for p in regular poisson bursty; do
-    name="$s-$p"
-    [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]] && continue
     extra=()
-    # Bursts scaled to these one-minute runs: 30 s bursts (of uptime) in a quarter of
-    # the uptime, 4x the calm rate. (At 10x, the default, a burst's uptimes fall
-    # below the trainer's ~7 s cold start and a run makes no progress for minutes.)
-    # 10 epochs: the first bursty uptimes (seed 1) are ~28 s, so 6 epochs fit in one or two.
-    [ "$p" = bursty ] && extra=(--burst-mean-s 30 --burst-fraction 0.25 --burst-ratio 4 --epochs 10)
-    rm -rf "$WORK/$name"
-    echo "== $name $(date +%T)"
-    timeout 240 $REAL run ${STRAT[$s]} --interrupts $p --rate $RATE "${COMMON[@]}" "${extra[@]}" \
-      --out "$WORK/$name" > "$WORK/$name.summary.txt" 2>&1
-    echo "   exit $?"
-    mkdir -p "results/cpu/$name"
-    cp "$WORK/$name/events.jsonl" "results/cpu/$name/"
-    $REAL summary --json "$WORK/$name" > "results/cpu/$name/summary.json"
+    [ "$p" = bursty ] && extra=("${BURSTY[@]}")
+    one "$s-$p" ${STRAT[$s]} --interrupts $p --rate $RATE "${extra[@]}"
   done
 done
 # Emergency saving off: what a preemption costs without the notice window.
-[ -n "$ONLY" ] && [[ noemergency != *"$ONLY"* ]] && { echo "== done $(date +%T)"; exit 0; }
-name=fixed-poisson-noemergency
-rm -rf "$WORK/$name"
-echo "== $name $(date +%T)"
-timeout 240 $REAL run --strategy fixed --every-epochs 2 --no-emergency --interrupts poisson --rate $RATE \
-  "${COMMON[@]}" --out "$WORK/$name" > "$WORK/$name.summary.txt" 2>&1
-echo "   exit $?"
-mkdir -p "results/cpu/$name"
-cp "$WORK/$name/events.jsonl" "results/cpu/$name/"
-$REAL summary --json "$WORK/$name" > "results/cpu/$name/summary.json"
+one fixed-poisson-noemergency --strategy fixed --every-epochs 2 --no-emergency --interrupts poisson --rate $RATE
+# Asynchronous saves: the loop stalls while the state is copied, the write runs in the background.
+for s in fixed adaptive milestone; do
+  for p in poisson bursty; do
+    extra=()
+    [ "$p" = bursty ] && extra=("${BURSTY[@]}")
+    one "async-$s-$p" ${STRAT[$s]} --async-checkpoint --interrupts $p --rate $RATE "${extra[@]}"
+  done
+done
 echo "== done $(date +%T)"
