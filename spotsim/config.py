@@ -404,6 +404,12 @@ KEY_ALIASES = {("checkpoint", "async"): "async_write"}
 """YAML keys that are Python keywords, and the field each stands for."""
 
 
+def canonical_key(dotted: str) -> str:
+    """The dotted key a possibly aliased one stands for (checkpoint.async -> checkpoint.async_write)."""
+    sec, _, name = dotted.partition(".")
+    return f"{sec}.{KEY_ALIASES[(sec, name)]}" if (sec, name) in KEY_ALIASES else dotted
+
+
 def _unalias(layer, source):
     """`layer` with aliased keys (KEY_ALIASES) under their field names (a copy; the layer is not changed)."""
     if not isinstance(layer, dict):

@@ -71,7 +71,7 @@ import numpy as np
 import yaml
 
 from . import breakeven as be
-from .config import PATTERN_NAMES, Scenario, all_keys
+from .config import PATTERN_NAMES, Scenario, all_keys, canonical_key
 from .errors import ScenarioError, SpotsimError
 from .interrupts import build_pattern
 from .model import check_deadline, simulate
@@ -204,6 +204,7 @@ def parse_vary(items) -> list[tuple[str, tuple]]:
         if "=" not in item:
             raise SweepError(f"--vary: {item!r} must be KEY=V1,V2,..., e.g. --vary checkpoint.write_s=3,30")
         dotted, raw = (x.strip() for x in item.split("=", 1))
+        dotted = canonical_key(dotted)
         if dotted not in keys:
             import difflib
             close = difflib.get_close_matches(dotted, sorted(keys), n=1)

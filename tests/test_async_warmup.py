@@ -283,3 +283,10 @@ def test_the_yaml_key_async_is_async_write():
 
     with pytest.raises(ScenarioError, match="another name for checkpoint.async_write"):
         load_scenario(sets=["checkpoint.async=true", "checkpoint.async_write=false"])
+
+
+def test_vary_accepts_the_alias_async():
+    """`spotsim sweep --vary checkpoint.async=false,true` sweeps checkpoint.async_write."""
+    from spotsim.sweep import parse_vary
+
+    assert parse_vary(["checkpoint.async=false,true"]) == [("checkpoint.async_write", (False, True))]
