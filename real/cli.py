@@ -19,7 +19,7 @@ from spotsim.interrupts import PATTERNS, build_pattern
 from spotsim.strategies import STRATEGIES
 
 from . import data
-from .runconfig import RunConfig
+from .runconfig import COMPILE_MODES, RunConfig
 
 MAX_RATE_PER_H = 3600.0
 """A mean uptime under a second: no trainer gets through start-up (Python, torch, data,
@@ -116,7 +116,13 @@ def main():
 @click.option("--download", is_flag=True, help="download CIFAR-100 into --data-root if missing")
 @click.option("--max-samples", type=click.IntRange(min=1), help="use only the first N training images")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--model", type=click.Choice(["resnet50", "resnet18"]), default="resnet50", show_default=True)
+@click.option("--model", type=click.Choice(["resnet50", "resnet18", "tinycnn"]), default="resnet50", show_default=True,
+              help="tinycnn: a three-layer CNN that compiles in seconds on a CPU (tests, quick runs)")
+@click.option("--compile", is_flag=True,
+              help="run the model under torch.compile; its compile artifacts are saved beside the checkpoints "
+                   "and loaded by the next trainer before it compiles")
+@click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default="default",
+              show_default=True, help="torch.compile's mode (with --compile)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate (0.1 x batch/128)")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -133,6 +139,9 @@ def run(**opts):
     killed without notice is restarted from its newest durable checkpoint either way."""
     ctx = click.get_current_context()
     history = saved = None
+    if ctx.get_parameter_source("compile_mode") == ParameterSource.COMMANDLINE and not opts["compile"] \
+            and not opts["resume"]:
+        raise click.UsageError("--compile-mode chooses how --compile compiles: add --compile")
     opts = _absolute_paths(opts)
     if opts["resume"]:
         opts, history, saved = _resumed(ctx, opts)
@@ -290,6 +299,8 @@ def _start(opts: dict, history, saved: RunConfig | None) -> None:
                     checkpoint=ckpt, keep=keep, async_checkpoint=async_checkpoint, rate_per_h=rate_per_h,
                     options={k: _plain(v) for k, v in opts.items() if k not in RESUME_FREE})
     cfg.ckpt_dir = opts.get("ckpt_dir")
+    cfg.compile = bool(opts.get("compile"))
+    cfg.compile_mode = opts.get("compile_mode") or "default"
     if saved is not None:
         cfg.run_start_wall = saved.run_start_wall
     try:

@@ -10,6 +10,9 @@ from pathlib import Path
 from spotsim.config import Checkpoint
 from spotsim.strategies import CheckpointStrategy, build_strategy
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+"""torch.compile's modes `real run --compile-mode` offers."""
+
 
 @dataclass
 class RunConfig:
@@ -41,6 +44,11 @@ class RunConfig:
     """The `real run` options the run was started with, so `--resume` continues it as it was."""
     ckpt_dir: str | None = None
     """`--ckpt-dir`: a directory or an object-store URL (real/storage.py); None: OUT/checkpoints."""
+    compile: bool = False
+    """`--compile`: the model runs under torch.compile; its artifacts travel with the checkpoints
+    (real/compile_cache.py)."""
+    compile_mode: str = "default"
+    """torch.compile's mode: default, reduce-overhead or max-autotune."""
 
     @property
     def emergency(self) -> bool:

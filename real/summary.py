@@ -37,7 +37,12 @@ def summarize(run_dir: str | Path) -> dict:
       killed from outside (logged as `kill` with `notice: false`); kills the trainers
       SIGKILLed at the end of their grace window;
     - capacity_wait_s: time capacity stayed away (patterns that model it); restart_delay_s:
-      the supervisor's --restart-delay between lifetimes, which is not a capacity wait.
+      the supervisor's --restart-delay between lifetimes, which is not a capacity wait;
+    - compile / compile_mode: whether the run used torch.compile; from the lifetimes' warmup
+      events: compile_cold_s and compile_restored_s (training graph, per lifetime, without and
+      with the compile cache restored), eval_compile_s (the eval graph, epoch_end compile_s),
+      warmup_s (first steps' excess beyond steady speed and compilation), and compile_total_s /
+      warmup_total_s over all lifetimes.
     """
     path = Path(run_dir)
     events = read_events(path / "events.jsonl" if path.is_dir() else path)
@@ -52,6 +57,8 @@ def summarize(run_dir: str | Path) -> dict:
     sent = [e for e in received if e["direction"] == "sent"]
     received = [e for e in received if e["direction"] == "received"]
     emergency = {e.get("lifetime"): e for e in ckpts if e["kind"] == "emergency"}
+    warmups = by("warmup")
+    eval_compiles = [e["compile_s"] for e in epochs if e.get("compile_s")]
 
     epoch_med = statistics.median(whole) if whole else None
     latency, lost_epochs = [], []
@@ -104,6 +111,13 @@ def summarize(run_dir: str | Path) -> dict:
         "capacity_wait_s": sum(e["wait_s"] for e in by("capacity_back") if not _restart_delay(e)),
         "restart_delay_s": (sum(e.get("restart_delay_s") or 0.0 for e in by("vm_start"))
                             + sum(e["wait_s"] for e in by("capacity_back") if _restart_delay(e))),
+        "compile": bool(start.get("compile")), "compile_mode": start.get("compile_mode"),
+        "compile_cold_s": _stats(e["compile_s"] for e in warmups if e.get("cache") == "cold"),
+        "compile_restored_s": _stats(e["compile_s"] for e in warmups if e.get("cache") == "restored"),
+        "eval_compile_s": _stats(eval_compiles),
+        "warmup_s": _stats(e["warmup_s"] for e in warmups),
+        "compile_total_s": sum(e["compile_s"] for e in warmups) + sum(eval_compiles),
+        "warmup_total_s": sum(e["warmup_s"] for e in warmups),
     }
 
 

@@ -126,7 +126,8 @@ class Supervisor:
                           restart_delay_s=self.restart_delay_s, model=cfg.model,
                           dataset=cfg.dataset, max_samples=cfg.max_samples, batch_size=cfg.batch_size,
                           emergency=cfg.emergency, async_checkpoint=cfg.async_checkpoint,
-                          checkpoint=cfg.checkpoint, device=cfg.device, **self._notice_fields())
+                          checkpoint=cfg.checkpoint, device=cfg.device, compile=cfg.compile,
+                          compile_mode=cfg.compile_mode if cfg.compile else None, **self._notice_fields())
         elif self.say:
             self.say(f"resuming the run in {out}: {h.epochs_done} of {cfg.epochs} epochs done, "
                      f"{h.lifetimes} lifetimes so far")

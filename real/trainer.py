@@ -13,29 +13,53 @@ import logging
 import os
 import random
 import signal
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from spotsim.strategies import TrainingState
 
-from . import data, exitcodes, faults, storage
+from . import compile_cache, data, exitcodes, faults, storage
 from .checkpoint import AsyncWriter, CheckpointWriteError, Written, open_store, to_cpu
 from .runconfig import RunConfig
 from .runlog import LogMirror, RunLog
 
 log = logging.getLogger("real.trainer")
 UPTIMES = "uptimes.json"
+MODELS = ("resnet50", "resnet18", "tinycnn")
+WARMUP_STEPS = 3
+"""A lifetime's `warmup` event compares its first WARMUP_STEPS training steps (compilation,
+allocator and autotuning warm-up) with the median of the next WARMUP_STEPS (steady state)."""
+
+
+class TinyCNN(nn.Module):
+    """Three conv-BN-ReLU blocks and a linear head (about 30,000 parameters), 100 classes: a model that
+    torch.compile builds in seconds on a CPU, for tests and quick runs."""
+
+    def __init__(self, num_classes: int = data.CLASSES):
+        super().__init__()
+        layers = []
+        for cin, cout, stride in ((3, 16, 1), (16, 32, 2), (32, 64, 2)):
+            layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
 
 
 def build_model(name: str):
+    if name == "tinycnn":
+        return TinyCNN()
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}")
     import torchvision
 
-    if name not in ("resnet50", "resnet18"):
-        raise ValueError(f"unknown model {name!r}")
     return getattr(torchvision.models, name)(num_classes=data.CLASSES)
 
 
@@ -58,6 +82,12 @@ class Trainer:
         self.pause_after_steps = int(faults.get("pause_after_steps", -1, lifetime=lifetime))
         self.steps_here = 0            # training steps taken in this lifetime
         self.mirror = LogMirror(cfg.out, cfg.ckpt_dir)  # log copies at --ckpt-dir, after each checkpoint
+        self.local_cache = None        # this lifetime's Inductor/Triton cache directory (--compile)
+        self.ccache: compile_cache.CompileCache | None = None
+        self.cache_status = "none"     # warmup.cache: none (eager), cold, restored
+        self.step_times: list[float] = []      # the lifetime's first 2 x WARMUP_STEPS step times
+        self.step_compile_s: list[float] = []  # ... and torch's compile seconds inside each
+        self.step_graph_cache = [0, 0]  # Inductor FX-graph cache (hits, misses) inside those first steps
 
     # -- helpers -----------------------------------------------------------------
     @property
@@ -97,12 +127,14 @@ class Trainer:
                 self.writer.close()
             self.mirror.flush(timeout=120.0)
             self.log.close()
+            compile_cache.remove_local_cache(self.local_cache)
 
     def _run(self) -> int:
         cfg = self.cfg
         self.log.emit("process_start", lifetime=self.lifetime, spawn_t=self.log.t(self.spawn_at),
                       model=cfg.model, dataset=cfg.dataset, device=cfg.device,
-                      async_checkpoint=cfg.async_checkpoint, emergency=cfg.emergency)
+                      async_checkpoint=cfg.async_checkpoint, emergency=cfg.emergency,
+                      compile=cfg.compile, compile_mode=cfg.compile_mode if cfg.compile else None)
         if faults.get("sigkill_at_start", lifetime=self.lifetime):
             os.kill(os.getpid(), signal.SIGKILL)  # fault hook: the OOM killer at start-up
         self.store = open_store(cfg.checkpoint_location, keep=cfg.keep)
@@ -137,6 +169,9 @@ class Trainer:
         else:
             self.device = torch.device(cfg.device)
         cuda = self.device.type == "cuda"
+        if cfg.compile:
+            # before anything compiles: a cache as empty as a new VM's; only restored artifacts warm it
+            self.local_cache = compile_cache.fresh_local_cache(cfg.out, self.lifetime)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -162,11 +197,13 @@ class Trainer:
             return exitcodes.CONFIG
         self.mean = torch.tensor(data.MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(data.STD, device=self.device).view(1, 3, 1, 1)
-        self.model = build_model(cfg.model).to(self.device)
+        self.net = build_model(cfg.model).to(self.device)  # the plain module: its state_dict is the checkpoint's
         self.mem_format = torch.channels_last if cuda else torch.contiguous_format
-        self.model = self.model.to(memory_format=self.mem_format)
+        self.net = self.net.to(memory_format=self.mem_format)
+        # the module the loop calls: compiled on its first call (training) and first eval
+        self.model = torch.compile(self.net, mode=cfg.compile_mode) if cfg.compile else self.net
         lr = cfg.lr or 0.1 * cfg.batch_size / 128
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs)
         self.amp = cuda
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -180,7 +217,7 @@ class Trainer:
         cfg = self.cfg
         return {
             "schema": 1,
-            "model": self.model.state_dict(),
+            "model": self.net.state_dict(),
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -195,6 +232,7 @@ class Trainer:
                          "uptimes_s": list(self.state.uptimes_s),
                          "checkpoint_write_s": self.state.checkpoint_write_s},
             "config": self._identity(),
+            "compile": {"compile": cfg.compile, "mode": cfg.compile_mode if cfg.compile else None},
         }
 
     def _identity(self) -> dict:
@@ -217,7 +255,7 @@ class Trainer:
                 log.error("checkpoint %s was made by a different run (%s); this run is %s; use a new --out",
                           loaded.path, p["config"], mine)
                 return exitcodes.CONFIG
-            self.model.load_state_dict(p["model"])
+            self.net.load_state_dict(p["model"])
             self.opt.load_state_dict(p["optimizer"])
             self.sched.load_state_dict(p["scheduler"])
             self.scaler.load_state_dict(p["scaler"])
@@ -244,12 +282,23 @@ class Trainer:
         else:
             log.info("no valid checkpoint in %s: starting from scratch", self.store.dir)
         restore_s = time.perf_counter() - t0
+        cache = {}
+        if self.cfg.compile:
+            # before the first compiled call; a missing or bad file only means compiling cold
+            self.ccache = compile_cache.CompileCache(self.cfg.checkpoint_location, self.cfg.compile_mode)
+            got = self.ccache.load(expected=loaded is not None)
+            self.cache_status = got.status
+            cache = {"compile_cache": got.status, "compile_cache_bytes": got.bytes,
+                     "compile_cache_load_s": round(got.seconds, 6)}
+            if got.reason:
+                cache["compile_cache_error"] = got.reason
         if self.notice:
             return None  # the caller exits; nothing new to save
         self.log.emit("resume", lifetime=self.lifetime, from_epoch=self.frac(), restore_s=round(restore_s, 6),
                       checkpoint=ckpt_name, eval_pending=self.eval_pending,
                       skipped=[f"{n}: {why}" for n, why in (loaded.skipped if loaded else [])],
-                      cold_start_s=round(time.monotonic() - self.spawn_at, 6), data_s=round(self.data_s, 6))
+                      cold_start_s=round(time.monotonic() - self.spawn_at, 6), data_s=round(self.data_s, 6),
+                      **cache)
         return None
 
     # -- saving --------------------------------------------------------------------
@@ -302,6 +351,7 @@ class Trainer:
             # the snapshot is taken: training from here on is "since the checkpoint"; the stall is
             # what an asynchronous save costs the loop, the write time a time-based strategy plans with
             self.state.record_checkpoint(kind, meta["stall_s"])
+            self._save_compile_cache()
             self.notice.phase = prev
             return None
         try:
@@ -320,7 +370,20 @@ class Trainer:
         self.durable = pos
         self.marker_train_s = self.total_train_s
         self.state.record_checkpoint(kind, stall)
+        self._save_compile_cache()
         return None
+
+    def _save_compile_cache(self) -> None:
+        """Beside a checkpoint: the compile artifacts, if torch compiled something new (real/compile_cache.py)."""
+        if self.ccache is None:
+            return
+        prev = self.notice.phase
+        self.notice.phase = "checkpoint"
+        t0 = time.perf_counter()
+        n = self.ccache.save_if_changed()
+        if n is not None:
+            log.info("compile cache saved: %d bytes in %.3f s", n, time.perf_counter() - t0)
+        self.notice.phase = prev
 
     # -- preemption ---------------------------------------------------------------
     def _preempted(self) -> int:
@@ -347,6 +410,7 @@ class Trainer:
                       train_s_since_checkpoint=round(self.total_train_s - self.marker_train_s, 6))
         log.info("SIGTERM received during %s: %s", n.phase_at_receipt, action.replace("_", " "))
         if action == "already_durable":
+            self._save_compile_cache()  # e.g. an eval compiled since the last checkpoint
             return exitcodes.PREEMPTED
         if action == "exit_without_save":
             return exitcodes.PREEMPTED_LOST
@@ -366,7 +430,12 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------
     def _train_step(self, order) -> tuple[float, float]:
+        measure = len(self.step_times) < 2 * WARMUP_STEPS
+        c0 = compile_cache.compile_seconds() if measure else None
+        g0 = compile_cache.graph_cache_counts() if measure and self.cfg.compile else (0, 0)
         t0 = time.perf_counter()
+        if self.cfg.compile and self.cfg.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # CUDA graphs: the previous step's outputs are done with
         bs = self.cfg.batch_size
         idx = order[self.step * bs:(self.step + 1) * bs].to(self.device)
         x = data.augment(self.train_x[idx], self.cfg.seed, self.epoch, self.step, self.mean, self.std)
@@ -379,11 +448,41 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         lv = float(loss.item())  # also waits for the step to finish on the GPU
-        return time.perf_counter() - t0, lv
+        dt = time.perf_counter() - t0
+        if measure:
+            c1 = compile_cache.compile_seconds()
+            if self.cfg.compile and len(self.step_times) < WARMUP_STEPS:
+                g1 = compile_cache.graph_cache_counts()
+                self.step_graph_cache = [n + b - a for n, a, b in zip(self.step_graph_cache, g0, g1)]
+            self.step_times.append(dt)
+            self.step_compile_s.append(None if c0 is None or c1 is None else max(0.0, c1 - c0))
+            if len(self.step_times) == 2 * WARMUP_STEPS:
+                self._emit_warmup()
+        return dt, lv
+
+    def _emit_warmup(self) -> None:
+        """The lifetime's warm-up, once: its first WARMUP_STEPS steps against the next WARMUP_STEPS."""
+        n = WARMUP_STEPS
+        first, steady = self.step_times[:n], self.step_times[n:]
+        first_s, steady_s = sum(first), statistics.median(steady)
+        measured = self.step_compile_s[:n]
+        if not self.cfg.compile:
+            compile_s, source = 0.0, "eager"
+        elif all(c is not None for c in measured):
+            compile_s, source = sum(measured), "torch"
+        else:  # no compile-time accounting in this torch: the first step's excess over a steady one
+            compile_s, source = max(0.0, first[0] - steady_s), "first_step_excess"
+        extra = {}
+        if self.cfg.compile:  # FX graphs taken from Inductor's cache (restored artifacts) or compiled anew
+            extra = {"graph_cache_hits": self.step_graph_cache[0], "graph_cache_misses": self.step_graph_cache[1]}
+        self.log.emit("warmup", lifetime=self.lifetime, steps=n, first_s=round(first_s, 6),
+                      steady_step_s=round(steady_s, 6), compile_s=round(compile_s, 6),
+                      warmup_s=round(max(0.0, first_s - n * steady_s - compile_s), 6), cache=self.cache_status,
+                      mode=self.cfg.compile_mode if self.cfg.compile else "eager", compile_measured=source, **extra)
 
     def _evaluate(self) -> float | None:
         """Validation accuracy, or None if a notice arrived (the eval is abandoned)."""
-        self.model.eval()
+        self.net.eval()
         correct = 0
         try:
             with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -394,12 +493,12 @@ class Trainer:
                     out = self.model(x.contiguous(memory_format=self.mem_format))
                     correct += int((out.argmax(1) == self.val_y[i:i + 500]).sum())
         finally:
-            self.model.train()
+            self.net.train()
         return correct / len(self.val_x)
 
     def _loop(self) -> int:
         cfg, st = self.cfg, self.state
-        self.model.train()
+        self.net.train()
         order = None
         while self.epoch < cfg.epochs:
             if not self.eval_pending:
@@ -435,9 +534,14 @@ class Trainer:
                             return self._preempted()
                 self.eval_pending = True
             self.notice.phase = "eval"
+            c0 = compile_cache.compile_seconds() if cfg.compile else None
             t0 = time.perf_counter()
             acc = self._evaluate()
             eval_s = time.perf_counter() - t0
+            c1 = compile_cache.compile_seconds() if cfg.compile else None
+            eval_compile = {}
+            if c0 is not None and c1 is not None and c1 > c0:
+                eval_compile["compile_s"] = round(c1 - c0, 6)  # this eval compiled the eval graph
             self.notice.phase = "train"
             if acc is None:
                 return self._preempted()
@@ -451,7 +555,7 @@ class Trainer:
             self.sched.step()
             self.log.emit("epoch_end", epoch=self.epoch, train_s=round(self.ep_train_s, 6), eval_s=round(eval_s, 6),
                           val_acc=acc, loss=self.loss_sum / max(1, self.loss_n), split=self.ep_split,
-                          lifetime=self.lifetime, steps=self.spe)
+                          lifetime=self.lifetime, steps=self.spe, **eval_compile)
             log.info("epoch %d: loss %.4f, val acc %.4f, %.2f s train, %.2f s eval", self.epoch,
                      self.loss_sum / max(1, self.loss_n), acc, self.ep_train_s, eval_s)
             self.ep_train_s = self.loss_sum = 0.0
@@ -473,7 +577,7 @@ class Trainer:
         final = Path(self.cfg.out) / "final.pt"
         tmp = final.with_name(".final.pt.tmp")
         with open(tmp, "wb") as fh:
-            torch.save(to_cpu(self.model.state_dict()), fh)
+            torch.save(to_cpu(self.net.state_dict()), fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
