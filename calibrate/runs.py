@@ -65,6 +65,8 @@ class Lifetime:
     """A SIGTERM that reached a real trainer already finishing (it exited done): not a preemption."""
     warmup: dict | None = None
     """The lifetime's `warmup` event (None: not logged, e.g. cut before its first steady steps)."""
+    compile: bool | None = None
+    """Real mode's process_start says whether the trainer ran under torch.compile (None: not said)."""
 
     @property
     def preempted(self) -> bool:
@@ -156,10 +158,13 @@ class Run:
 
     @property
     def compiled(self) -> bool | None:
-        """The run used torch.compile: real mode's run_start `compile`, else what its warmup events
-        say; real logs with neither predate --compile (eager); None: unknown."""
+        """The run used torch.compile: its run_start's or trainers' `compile`, else what its warmup
+        events say; real logs with none of these predate --compile (eager); None: unknown."""
         if "compile" in self.start:
             return bool(self.start["compile"])
+        flags = {lt.compile for lt in self.lifetimes if lt.compile is not None}
+        if flags:
+            return any(flags)
         caches = {lt.cache for lt in self.lifetimes if lt.warmup is not None}
         if caches:
             return bool(caches - {"none"})
@@ -285,6 +290,8 @@ def _build(events) -> list[Run]:
             raise CalibrationError(f"{ev.path}:{ev.line}: {name} before any vm_start")
         if name == "process_start":
             lt.process_start = float(r["t"])
+            if r.get("compile") is not None:
+                lt.compile = bool(r["compile"])
         elif name == "resume":
             lt.resume = r
         elif name == "warmup":
