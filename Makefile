@@ -18,8 +18,9 @@ $(VENV)/.core: $(BIN)/python setup.cfg pyproject.toml
 
 # torch>=2.4 from the `real` extra; where pip is capped by a local constraints
 # file (as on our build machines) the capped release installs from local disk.
+# dask and parquet: the sweep's Dask executor and Parquet runs file (their tests need them).
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/pip install --quiet -e '.[real,cloud,dev]'
+	$(BIN)/pip install --quiet -e '.[real,cloud,dask,parquet,dev]'
 	touch $@
 
 setup: $(VENV)/.core

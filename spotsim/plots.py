@@ -111,9 +111,9 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def _read_csv(path: Path, required) -> pd.DataFrame:
+def _read_csv(path: Path, required, **kw) -> pd.DataFrame:
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, **kw)
     except pd.errors.EmptyDataError:
         raise PlotInputError(f"{path}: empty file (not even a header): the sweep that wrote it did not finish; "
                              f"rerun `spotsim sweep` into this folder") from None
@@ -125,6 +125,37 @@ def _read_csv(path: Path, required) -> pd.DataFrame:
     if missing:
         raise PlotInputError(f"{path}: column(s) {', '.join(missing)} missing: not written by this version of "
                              f"`spotsim sweep`, or written for another sweep.json; rerun the sweep")
+    return df
+
+
+RUN_KEY_COLUMNS = ("strategy", "pattern", "rate_per_h", "replication", "seed", "in_grid", "finished")
+EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+"""read_csv's options to read every float exactly as written (pandas 3 does by default)."""
+
+
+def read_runs(out) -> pd.DataFrame:
+    """The runs of the sweep in `out`, from runs.csv or runs.parquet (`spotsim sweep --format`), whichever it
+    wrote (the newer if both are there): the same columns and values either way. Figures are drawn from
+    summary.csv and breakeven.csv, so `spotsim plot` needs neither."""
+    out = Path(out)
+    found = [p for p in (out / "runs.csv", out / "runs.parquet") if p.is_file()]
+    if not found:
+        raise PlotInputError(f"{out}: no runs.csv or runs.parquet; is it the --out folder of `spotsim sweep`?")
+    path = max(found, key=lambda p: p.stat().st_mtime_ns)
+    if path.suffix == ".csv":
+        return _read_csv(path, RUN_KEY_COLUMNS, **EXACT_FLOATS)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise PlotInputError(f"{path}: reading Parquet needs pyarrow; install it with "
+                             f"`pip install 'spotsim[parquet]'`") from None
+    try:
+        df = pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid (not a Parquet file) is a ValueError
+        raise PlotInputError(f"{path}: not a Parquet file of `spotsim sweep` ({str(exc).strip()[:160]})") from None
+    missing = [c for c in RUN_KEY_COLUMNS if c not in df.columns]
+    if missing:
+        raise PlotInputError(f"{path}: column(s) {', '.join(missing)} missing: not the runs file of `spotsim sweep`")
     return df
 
 

@@ -1,4 +1,4 @@
-"""Sweeps: a grid of scenarios x replications, seeded, run in worker processes.
+"""Sweeps: a grid of scenarios x replications, seeded, run in chunks by an executor.
 
 A sweep is the factorial grid pattern x varied-keys combination x rate x
 strategy, each cell simulated `replications` times. Every run's seed is
@@ -11,11 +11,17 @@ see the same preemption draws, and so do all rates of a curve and all
 deadlines (common random numbers: the
 replications at two rates are paired, and a rate added later to refine a
 break-even uses the same seeds as the grid). Nor does it depend on the worker
-count or the order of execution. Work goes to worker processes in chunks of
-replications; results come back in task order, and each cell's rows are
-appended to runs.csv (and flushed) as soon as the cell is complete, so an
-interrupted sweep leaves complete cells on disk. When the sweep ends (or is
-interrupted), runs.csv is rewritten, sorted, with every run's final row.
+count or the order of execution. Work goes out in chunks of replications to an
+executor (executors/: this machine's processes, or a Dask cluster); results come
+back in task order. Each chunk's results are appended to OUT/.partial/chunks.log
+as they arrive (_ChunkStore): the sweep keeps its runs there (memory holds
+per-cell statistics only), and `resume` continues from it, replaying the same
+decisions and taking every chunk already in the log instead of simulating it.
+With the CSV format each cell's rows are also appended to runs.csv (and
+flushed) as soon as the cell is complete. When the sweep ends (or is
+interrupted), the runs file (runs.csv or runs.parquet) and summary.csv are
+written in output order, one cell at a time, with every run's final row; a
+complete sweep removes .partial/.
 
 After the requested grid come three passes, each over the break-even curves
 (breakeven.py) of every (pattern, combination, strategy) and metric:
@@ -57,12 +63,16 @@ of PERCENTILE_METRICS over the runs that have a value.
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import math
-import multiprocessing as mp
 import os
+import shutil
 import signal
+import struct
+import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -73,6 +83,7 @@ import yaml
 from . import breakeven as be
 from .config import PATTERN_NAMES, Scenario, all_keys, canonical_key
 from .errors import ScenarioError, SpotsimError
+from .executors import Executor, Work, make_executor
 from .interrupts import build_pattern
 from .model import check_deadline, simulate
 from .results import METRICS, PERCENTILES
@@ -87,7 +98,7 @@ RERUN_LIMIT_RATIO = 1000.0
 (a run that costs 1000x on-demand would move its cell's mean by several times the
 on-demand cost on its own), yet every run still ends."""
 MAX_REPLICATIONS = 10_000
-"""Replications per cell at most: the sweep keeps every run's metrics in memory."""
+"""Replications per cell at most: a cell's runs are held in memory together (its summary, its re-simulations)."""
 MIN_RATE_PER_H = 1e-3
 """Lowest rate accepted (one preemption per ~6 weeks of uptime): rates below change
 nothing, and bracket expansion would double its way up from them."""
@@ -305,16 +316,30 @@ class SweepSpec:
         """Every combination of varied values, in --vary order (the last key varies fastest)."""
         return [dict(zip(self.vary_keys, vals)) for vals in itertools.product(*(v for _, v in self.vary))]
 
+    def combo(self, vary_index: int) -> dict:
+        """combos()[vary_index], without building every combination."""
+        values = []
+        for _, vals in reversed(self.vary):  # the last key varies fastest
+            values.append(vals[vary_index % len(vals)])
+            vary_index //= len(vals)
+        return dict(zip(self.vary_keys, reversed(values)))
+
     def cell_scenario(self, cell: Cell) -> Scenario:
         key = (cell.pattern, cell.vary_index, cell.rate, cell.strategy)
         s = self._cache.get(key)
         if s is None:
             values = {"checkpoint.strategy": cell.strategy, "interrupts.pattern": cell.pattern,
-                      "interrupts.rate_per_h": cell.rate, **self.combos()[cell.vary_index]}
+                      "interrupts.rate_per_h": cell.rate, **self.combo(cell.vary_index)}
             s = self._cache[key] = self.scenario.with_values(values)
             if len(self._cache) > 4096:
                 self._cache.pop(next(iter(self._cache)))
         return s
+
+    def __getstate__(self) -> dict:
+        """Pickled without the scenario cache (a Dask worker builds its own)."""
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
 
     def grid(self) -> list[Cell]:
         """The requested cells in output order: pattern, combination, rate, strategy."""
@@ -355,7 +380,7 @@ class SweepSpec:
         check_limit_ratio(self.limit_ratio)
         if not 1 <= self.replications <= MAX_REPLICATIONS:
             raise SweepError(f"--replications: {self.replications} is out of range; give 1 to {MAX_REPLICATIONS} "
-                             f"runs per cell (every run's metrics are kept in memory)")
+                             f"runs per cell (a cell's runs are held in memory together)")
         if self.refine_steps < 0:
             raise SweepError(f"--refine-steps: {self.refine_steps} must be >= 0")
         for p in self.patterns:
@@ -391,24 +416,29 @@ class SweepSpec:
 
 # -- running ---------------------------------------------------------------------
 _WORKER: dict = {}
+_WORKER_LOCK = threading.Lock()
 
 
 def _init_worker(spec: SweepSpec, ignore_sigint: bool = True) -> None:
+    """Prepare a worker process (or this process) for a sweep's tasks."""
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _WORKER.clear()
-    _WORKER["spec"] = spec
-    _WORKER["cells"] = {}
+    with _WORKER_LOCK:
+        _WORKER.clear()
+        _WORKER["spec"] = spec
+        _WORKER["cells"] = {}
 
 
 def _cell_setup(spec: SweepSpec, cell: Cell):
-    hit = _WORKER["cells"].get(cell)
-    if hit is None:
-        s = spec.cell_scenario(cell)
-        hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s))
-        if len(_WORKER["cells"]) > 256:
-            _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
-    return hit
+    """A cell's scenario and pattern object, cached per worker (a lock: a Dask worker may run threads)."""
+    with _WORKER_LOCK:
+        hit = _WORKER["cells"].get(cell)
+        if hit is None:
+            s = spec.cell_scenario(cell)
+            hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s))
+            if len(_WORKER["cells"]) > 256:
+                _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
+        return hit
 
 
 @dataclass(frozen=True)
@@ -420,8 +450,8 @@ class _Task:
     limit: float
 
 
-def _run_chunk(task: _Task) -> list[tuple]:
-    """Simulate one task; rows of (finished, *METRICS), one per replication."""
+def _run_chunk(task: _Task) -> np.ndarray:
+    """Simulate one task: a float array, one row (finished, *METRICS) per replication (NaN: no value)."""
     spec = _WORKER["spec"]
     s, pattern = _cell_setup(spec, task.cell)
     L = task.limit
@@ -438,7 +468,7 @@ def _run_chunk(task: _Task) -> list[tuple]:
             if m["cost_usd"] <= L * m["ondemand_cost_usd"]:
                 m = _abandoned(m)
         rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS))
-    return rows
+    return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(len(rows), 1 + len(METRICS))
 
 
 KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions", "met_deadline",
@@ -476,34 +506,19 @@ def _rerun_tasks(spec: SweepSpec, runs: dict[Cell, list[int]]) -> list[_Task]:
             for c, reps in runs.items() for i in range(0, len(reps), step)]
 
 
-class _Executor:
-    """Runs tasks, results in task order: in-process for one job, in a process pool otherwise."""
-
-    def __init__(self, spec: SweepSpec, jobs: int):
-        self.spec, self.jobs, self.pool = spec, jobs, None
-        if jobs > 1:
-            methods = mp.get_all_start_methods()
-            ctx = mp.get_context("fork" if "fork" in methods else methods[0])
-            self.pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(spec,))
-        else:
-            _init_worker(spec, ignore_sigint=False)
-
-    def map(self, tasks):
-        if self.pool is None:
-            return map(_run_chunk, tasks)
-        return self.pool.imap(_run_chunk, tasks, chunksize=1)
-
-    def close(self, abort: bool = False) -> None:
-        if self.pool is not None:
-            if abort:
-                self.pool.terminate()
-            else:
-                self.pool.close()
-            self.pool.join()
-            self.pool = None
+def _work(spec: SweepSpec) -> Work:
+    """The sweep as executors see it: _init_worker once per worker process, _run_chunk per task."""
+    return Work(_init_worker, _run_chunk, spec)
 
 
 # -- results -----------------------------------------------------------------------
+PARTIAL = ".partial"
+"""The folder in --out that holds an unfinished sweep's chunk results (removed once the sweep is complete)."""
+CHUNKS = "chunks.log"
+RUNS_FORMATS = ("csv", "parquet")
+PARQUET_ROWS_PER_GROUP = 65_536
+
+
 def _fmt(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -516,78 +531,368 @@ def _seed_text(seed) -> str:
     return ":".join(str(x) for x in seed)
 
 
-class _Results:
-    """Completed cells: their runs (appended to runs.csv as each cell completes) and limits."""
+class _ChunkStore:
+    """Every chunk's results as they arrive, appended to OUT/.partial/chunks.log: what a resumed sweep reuses,
+    and where the runs are read back from, cell by cell, to write the outputs (so the sweep does not hold
+    every run in memory).
 
-    def __init__(self, spec: SweepSpec, out: Path):
-        self.spec = spec
-        self.combos = spec.combos()
-        self.runs_path = out / "runs.csv"
-        self.header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL]
-        self.fh = open(self.runs_path, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.fh, lineterminator="\n")
-        self.writer.writerow(self.header)
+    A record: a header (MAGIC, key length, rows, columns), the key (JSON: the cell, the early-stop ratio
+    and the replications; _ChunkStore.key), the rows as little-endian float64, and the CRC32 of all of
+    it. The first record's key holds the sweep's fingerprint (its flags, hashed), with no rows. A record
+    cut short by a kill fails its length or CRC check: a resume drops it and everything after it.
+    """
+
+    HEADER = struct.Struct("<4sIII")
+    MAGIC = b"SPC1"
+    CRC = struct.Struct("<I")
+
+    def __init__(self, folder: Path, fingerprint: str, resume: bool):
+        self.path = folder / CHUNKS
+        if resume:
+            self.index, size = self.scan(self.path, fingerprint)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(size)  # a record cut short by the interruption
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            self.index, size = {}, 0
+        self.size = size
+        self.fh = open(self.path, "ab")
+        self.reader = open(self.path, "rb")
+        if not resume:
+            self._write(json.dumps({"sweep": fingerprint}), np.empty((0, 1 + len(METRICS))))
+
+    @staticmethod
+    def key(task: _Task) -> str:
+        """A task's key: its cell (not its role: the runs are the same), early-stop ratio and replications."""
+        c, reps = task.cell, task.reps
+        span = f"{reps[0]}-{reps[-1] + 1}" if reps == tuple(range(reps[0], reps[-1] + 1)) else list(reps)
+        return json.dumps([c.pattern, c.vary_index, c.rate, c.strategy, task.limit, span], separators=(",", ":"))
+
+    @staticmethod
+    def parse_key(key: str) -> tuple[tuple[int, ...], float]:
+        """(replications, early-stop ratio) of a key."""
+        *_, limit, span = json.loads(key)
+        if isinstance(span, str):
+            lo, hi = (int(x) for x in span.split("-"))
+            return tuple(range(lo, hi)), float(limit)
+        return tuple(int(r) for r in span), float(limit)
+
+    @classmethod
+    def scan(cls, path: Path, fingerprint: str) -> tuple[dict[str, int], int]:
+        """The records of a log: (key -> offset, size up to the last whole record); SweepError if the log
+        belongs to another sweep or version."""
+        index: dict[str, int] = {}
+        offset = 0
+        with open(path, "rb") as fh:
+            while True:
+                got = cls._read_at(fh, offset)
+                if got is None:
+                    break
+                key, rows, length = got
+                if offset == 0:
+                    if _log_fingerprint(key) != fingerprint:
+                        raise SweepError(f"--resume: {path} belongs to another sweep than the sweep.json beside it; "
+                                         f"run the sweep again without --resume")
+                elif rows.shape[1] != 1 + len(METRICS):
+                    raise SweepError(f"--resume: {path} was written by another version of spotsim (its runs have "
+                                     f"{rows.shape[1] - 1} metrics, this one {len(METRICS)}); run the sweep again "
+                                     f"without --resume")
+                else:
+                    index[key] = offset
+                offset += length
+        if offset == 0:
+            raise SweepError(f"--resume: {path} holds no record of a sweep; run the sweep again without --resume")
+        return index, offset
+
+    @classmethod
+    def _read_at(cls, fh, offset: int):
+        """(key, rows, record length) of the record at `offset`, or None where no whole record is."""
+        fh.seek(offset)
+        head = fh.read(cls.HEADER.size)
+        if len(head) < cls.HEADER.size:
+            return None
+        magic, klen, nrows, ncols = cls.HEADER.unpack(head)
+        if magic != cls.MAGIC:
+            return None
+        rest = fh.read(klen + 8 * nrows * ncols + cls.CRC.size)
+        if len(rest) < klen + 8 * nrows * ncols + cls.CRC.size:
+            return None
+        body = head + rest[:-cls.CRC.size]
+        if zlib.crc32(body) != cls.CRC.unpack(rest[-cls.CRC.size:])[0]:
+            return None
+        key = rest[:klen].decode("utf-8")
+        rows = np.frombuffer(rest, dtype="<f8", count=nrows * ncols, offset=klen).reshape(nrows, ncols)
+        return key, rows.astype(float), len(head) + len(rest)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def _write(self, key: str, rows: np.ndarray) -> int:
+        kb = key.encode("utf-8")
+        rows = np.ascontiguousarray(rows, dtype="<f8")
+        body = self.HEADER.pack(self.MAGIC, len(kb), rows.shape[0], rows.shape[1]) + kb + rows.tobytes()
+        record = body + self.CRC.pack(zlib.crc32(body))
+        offset = self.size
+        self.fh.write(record)
         self.fh.flush()
-        self.cells: dict[Cell, np.ndarray] = {}  # cell -> (replications, 1 + len(METRICS)) floats
-        self.limits: dict[Cell, np.ndarray] = {}  # cell -> each run's early-stop ratio
-        self.resimulated: dict[Cell, int] = {}
+        self.size += len(record)
+        return offset
+
+    def append(self, key: str, rows: np.ndarray) -> int:
+        """Keep one chunk's rows (flushed at once); its record's offset."""
+        offset = self.index[key] = self._write(key, rows)
+        return offset
+
+    def read(self, offset: int) -> tuple[str, np.ndarray]:
+        """(key, rows) of the record at `offset`."""
+        got = self._read_at(self.reader, offset)
+        if got is None:
+            raise SweepError(f"{self.path}: the record at byte {offset} is damaged; run the sweep again")
+        return got[0], got[1]
+
+    def close(self) -> None:
+        self.fh.close()
+        self.reader.close()
+
+    def discard(self) -> None:
+        """A complete sweep no longer needs its chunks."""
+        self.close()
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+def _log_fingerprint(key: str):
+    """The sweep fingerprint of a log's first record key, None if it is not one."""
+    try:
+        d = json.loads(key)
+    except ValueError:
+        return None
+    return d.get("sweep") if isinstance(d, dict) else None
+
+
+@dataclass
+class _CellStat:
+    """What the break-even finder needs of a complete cell, kept in memory (its runs are in the store)."""
+
+    limit: float
+    refs: list[int]
+    n: int = 0
+    rerun_refs: list[int] = field(default_factory=list)
+    resimulated: int = 0
+    bands: dict = field(default_factory=dict)
+    stopped: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    stopped_limits: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+class _Results:
+    """Completed cells: their statistics in memory, their runs in the chunk store (and, with the CSV format,
+    appended to runs.csv as each cell completes)."""
+
+    def __init__(self, spec: SweepSpec, out: Path, store: _ChunkStore, runs_format: str = "csv"):
+        self.spec, self.store, self.format = spec, store, runs_format
+        self.combos = spec.combos()
+        self.runs_path = out / f"runs.{runs_format}"
+        self.summary_path = out / "summary.csv"
+        self.header = run_header(spec)
+        self.fh = self.writer = None
+        if runs_format == "csv":
+            self.fh = open(self.runs_path, "w", newline="", encoding="utf-8")
+            self.writer = csv.writer(self.fh, lineterminator="\n")
+            self.writer.writerow(self.header)
+            self.fh.flush()
+        self.stats: dict[Cell, _CellStat] = {}
         self.curves: dict[tuple, list[Cell]] = {}  # (pattern, vary_index, strategy) -> cells by rate
         self.order: list[Cell] = []
 
-    def add(self, cell: Cell, rows: list[tuple], limit: float) -> None:
-        """A newly complete cell: kept, and appended to runs.csv at once."""
-        self.cells[cell] = np.array([[float(v) for v in row] for row in rows], dtype=float)
-        self.limits[cell] = np.full(len(rows), float(limit))
-        self.resimulated[cell] = 0
+    def add(self, cell: Cell, data: np.ndarray, limit: float, refs: list[int]) -> None:
+        """A newly complete cell: its statistics kept, its rows appended to runs.csv at once."""
+        stat = self.stats[cell] = _CellStat(float(limit), list(refs))
+        limits = np.full(data.shape[0], float(limit))
+        self._update(cell, stat, data, limits)
         self.order.append(cell)
         curve = self.curves.setdefault(cell.curve, [])
         curve.append(cell)
         curve.sort(key=lambda c: c.rate)
-        for row in self._rows(cell):
-            self.writer.writerow(row)
-        self.fh.flush()
+        if self.writer is not None:
+            self.writer.writerows(self._rows(cell, data, limits))
+            self.fh.flush()
 
-    def replace(self, cell: Cell, reps: tuple[int, ...], rows: list[tuple], limit: float) -> None:
-        """Re-simulated runs of a complete cell replace their rows (in memory; runs.csv at the end)."""
-        data = self.cells[cell]
-        for rep, row in zip(reps, rows):
-            data[rep] = [float(v) for v in row]
-            self.limits[cell][rep] = float(limit)
-        self.resimulated[cell] += len(reps)
+    def replace(self, cell: Cell, reps: tuple[int, ...], ref: int) -> None:
+        """Re-simulated runs of a complete cell replace their rows (in the outputs written at the end)."""
+        stat = self.stats[cell]
+        stat.rerun_refs.append(ref)
+        stat.resimulated += len(reps)
+        self._update(cell, stat, *self.data(cell))
 
-    def _rows(self, cell: Cell):
-        combo = self.combos[cell.vary_index]
-        head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in self.spec.vary_keys)]
-        data, limits = self.cells[cell], self.limits[cell]
-        for rep in range(data.shape[0]):
-            yield head + [rep, _seed_text(self.spec.seed_of(cell, rep)), _fmt(cell.in_grid),
-                          _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
-                          _fmt(float(limits[rep]))]
+    def data(self, cell: Cell) -> tuple[np.ndarray, np.ndarray]:
+        """(runs, early-stop ratios) of a complete cell, read back from the store, re-simulations applied."""
+        stat = self.stats[cell]
+        data = np.concatenate([self.store.read(ref)[1] for ref in stat.refs])
+        limits = np.full(data.shape[0], stat.limit)
+        for ref in stat.rerun_refs:
+            key, rows = self.store.read(ref)
+            reps, limit = _ChunkStore.parse_key(key)
+            data[list(reps)] = rows
+            limits[list(reps)] = limit
+        return data, limits
 
-    def close(self) -> None:
-        """Close the streamed runs.csv and rewrite it, sorted, with every run's final row."""
-        self.fh.close()
-        tmp = self.runs_path.with_name(self.runs_path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(self.header)
-            for cell in sorted(self.order, key=_cell_sort_key(self.spec)):
-                w.writerows(self._rows(cell))
-        os.replace(tmp, self.runs_path)
-
-    def metric(self, cell: Cell, name: str) -> np.ndarray:
-        return self.cells[cell][:, 1 + METRICS.index(name)]
-
-    def excess(self, cell: Cell, metric: str) -> np.ndarray:
-        if metric == "cost":
-            return self.metric(cell, "cost_usd") - self.metric(cell, "ondemand_cost_usd")
+    def _update(self, cell: Cell, stat: _CellStat, data: np.ndarray, limits: np.ndarray) -> None:
+        stat.n = data.shape[0]
+        col = {k: data[:, 1 + j] for j, k in enumerate(METRICS)}
         slack = self.spec.cell_scenario(cell).breakeven.time_slack
-        return self.metric(cell, "makespan_h") - slack * self.metric(cell, "ondemand_makespan_h")
+        stat.bands = {"cost": be.band(col["cost_usd"] - col["ondemand_cost_usd"]),
+                      "time": be.band(col["makespan_h"] - slack * col["ondemand_makespan_h"])}
+        stat.stopped = np.flatnonzero((data[:, 0] == 0) & ~np.isnan(col["cost_usd"]))
+        stat.stopped_limits = limits[stat.stopped]
+
+    def band(self, cell: Cell, metric: str) -> tuple[float, float, float]:
+        return self.stats[cell].bands[metric]
 
     def stopped_early(self, cell: Cell) -> np.ndarray:
         """Replications stopped early with a known cost (a lower bound), not abandoned ones (NaN)."""
-        data = self.cells[cell]
-        return np.flatnonzero((data[:, 0] == 0) & ~np.isnan(self.metric(cell, "cost_usd")))
+        return self.stats[cell].stopped
+
+    def runs(self) -> int:
+        return sum(st.n for st in self.stats.values())
+
+    def _rows(self, cell: Cell, data: np.ndarray, limits: np.ndarray):
+        return csv_rows(self.spec, self.combos[cell.vary_index], cell, data, limits)
+
+    def write_outputs(self, summary: bool = True) -> None:
+        """Write the runs file (rewritten, sorted, each run's final row) and summary.csv, one cell at a time
+        in output order: memory bounded by one cell, not by the number of runs."""
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = self.writer = None
+        tmp = self.runs_path.with_name(self.runs_path.name + ".tmp")
+        runs = _ParquetRuns(tmp, self.spec) if self.format == "parquet" else _CsvRuns(tmp, self.header)
+        sfh = None
+        try:
+            if summary:
+                sfh = open(self.summary_path, "w", newline="", encoding="utf-8")
+                sw = csv.writer(sfh, lineterminator="\n")
+                sw.writerow(summary_header(self.spec))
+            for cell in sorted(self.order, key=_cell_sort_key(self.spec)):
+                data, limits = self.data(cell)
+                if self.format == "parquet":
+                    runs.add(cell, data, limits)
+                else:
+                    runs.add(self._rows(cell, data, limits))
+                if sfh is not None:
+                    sw.writerow([_fmt(x) for x in summary_row(self.spec, cell, data, self.stats[cell].resimulated)])
+        finally:
+            runs.close()
+            if sfh is not None:
+                sfh.close()
+        os.replace(tmp, self.runs_path)
+
+
+def run_header(spec: SweepSpec) -> list[str]:
+    """The runs file's columns."""
+    return ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL]
+
+
+def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits: np.ndarray):
+    """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS) per replication, `limits`
+    each run's early-stop ratio."""
+    head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
+    for rep in range(data.shape[0]):
+        yield head + [rep, _seed_text(spec.seed_of(cell, rep)), _fmt(cell.in_grid),
+                      _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
+                      _fmt(float(limits[rep]))]
+
+
+class _CsvRuns:
+    """runs.csv, written row by row."""
+
+    def __init__(self, path: Path, header: list[str]):
+        self.fh = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.fh, lineterminator="\n")
+        self.writer.writerow(header)
+
+    def add(self, rows) -> None:
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise SweepError("--format parquet: pyarrow is not installed; install it with "
+                         "`pip install 'spotsim[parquet]'`, or use --format csv") from None
+    return pyarrow
+
+
+def _vary_type(values) -> str:
+    """The Parquet column type of a varied key's values: the type pandas would read from runs.csv."""
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int64"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "float64"
+    return "string"
+
+
+class _ParquetRuns:
+    """runs.parquet: the columns of runs.csv with their types (counts as integers, null where runs.csv has
+    nan; booleans; varied keys typed by their values), written in row groups of PARQUET_ROWS_PER_GROUP."""
+
+    def __init__(self, path: Path, spec: SweepSpec):
+        pa = self.pa = _pyarrow()
+        self.spec = spec
+        self.combos = spec.combos()
+        self.vary_types = {k: _vary_type(v) for k, v in spec.vary}
+        fields = [("strategy", pa.string()), ("pattern", pa.string()), ("rate_per_h", pa.float64())]
+        fields += [(k, getattr(pa, {"bool": "bool_", "string": "string"}.get(t, t))()) for k, t in
+                   self.vary_types.items()]
+        fields += [("replication", pa.int64()), ("seed", pa.string()), ("in_grid", pa.bool_()),
+                   ("finished", pa.bool_())]
+        fields += [(k, pa.int64() if k in INT_METRICS else pa.float64()) for k in METRICS]
+        fields += [("limit_ratio", pa.float64())]
+        self.schema = pa.schema(fields)
+        self.writer = pa.parquet.ParquetWriter(str(path), self.schema)
+        self.parts: list = []
+        self.rows = 0
+
+    def add(self, cell: Cell, data: np.ndarray, limits: np.ndarray) -> None:
+        pa, n = self.pa, data.shape[0]
+        combo = self.combos[cell.vary_index]
+        cols = [pa.array([cell.strategy] * n, pa.string()), pa.array([cell.pattern] * n, pa.string()),
+                pa.array(np.full(n, float(cell.rate)))]
+        for k, t in self.vary_types.items():
+            v = combo[k]
+            v = _fmt(v) if t == "string" else float(v) if t == "float64" else v
+            cols.append(pa.array([v] * n, self.schema.field(k).type))
+        cols += [pa.array(np.arange(n, dtype=np.int64)),
+                 pa.array([_seed_text(self.spec.seed_of(cell, rep)) for rep in range(n)], pa.string()),
+                 pa.array(np.full(n, cell.in_grid)), pa.array(data[:, 0] != 0)]
+        for j, k in enumerate(METRICS):
+            x = data[:, 1 + j]
+            if k in INT_METRICS:
+                nan = np.isnan(x)
+                cols.append(pa.array(np.where(nan, 0, x).astype(np.int64), mask=nan))
+            else:
+                cols.append(pa.array(x))
+        cols.append(pa.array(limits.astype(float)))
+        self.parts.append(pa.RecordBatch.from_arrays(cols, schema=self.schema))
+        self.rows += n
+        if self.rows >= PARQUET_ROWS_PER_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.parts:
+            self.writer.write_table(self.pa.Table.from_batches(self.parts, schema=self.schema),
+                                    row_group_size=max(self.rows, 1))
+        self.parts, self.rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
 
 
 INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done",
@@ -609,7 +914,7 @@ def _cell_sort_key(spec: SweepSpec):
 
 # -- curves and crossings -------------------------------------------------------------
 def _bands(results: _Results, cells: list[Cell], metric: str):
-    return [be.band(results.excess(c, metric)) for c in cells]
+    return [results.band(c, metric) for c in cells]
 
 
 def _curve_data(results: _Results, curve: tuple, metric: str):
@@ -651,7 +956,8 @@ def _runs_to_rerun(spec: SweepSpec, results: _Results) -> dict[Cell, list[int]]:
             for c in cells:
                 if c.rate > up_to:
                     break
-                reps = [int(r) for r in results.stopped_early(c) if results.limits[c][r] < spec.rerun_limit_ratio]
+                stat = results.stats[c]
+                reps = [int(r) for r, lim in zip(stat.stopped, stat.stopped_limits) if lim < spec.rerun_limit_ratio]
                 if reps:
                     todo[c] = sorted(set(todo.get(c, [])) | set(reps))
     return todo
@@ -703,28 +1009,28 @@ def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int
 
 
 # -- output files ------------------------------------------------------------------------
-def summary_rows(spec: SweepSpec, results: _Results) -> tuple[list[str], list[list]]:
-    """Per completed cell: mean and 95% CI of every metric (NaN where a run was abandoned), and the
-    PERCENTILES of PERCENTILE_METRICS over the runs that have a value."""
+def summary_header(spec: SweepSpec) -> list[str]:
+    """summary.csv's columns."""
     header = ["strategy", "pattern", "rate_per_h", *spec.vary_keys, "in_grid", "replications", "unfinished"]
     for k in METRICS:
         header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
         if k in PERCENTILE_METRICS:
             header += [f"{k}_p{q}" for q in PERCENTILES]
-    header += ["resimulated"]
-    rows = []
-    combos = spec.combos()
-    for cell in sorted(results.order, key=_cell_sort_key(spec)):
-        data = results.cells[cell]
-        row = [cell.strategy, cell.pattern, float(cell.rate), *(combos[cell.vary_index][k] for k in spec.vary_keys),
-               cell.in_grid, data.shape[0], int((data[:, 0] == 0).sum())]
-        for j, k in enumerate(METRICS):
-            row += list(be.band(data[:, 1 + j]))
-            if k in PERCENTILE_METRICS:
-                row += percentiles(data[:, 1 + j])
-        row.append(results.resimulated[cell])
-        rows.append(row)
-    return header, rows
+    return header + ["resimulated"]
+
+
+def summary_row(spec: SweepSpec, cell: Cell, data: np.ndarray, resimulated: int) -> list:
+    """One completed cell: mean and 95% CI of every metric (NaN where a run was abandoned), the
+    PERCENTILES of PERCENTILE_METRICS over the runs that have a value, and the runs re-simulated."""
+    combo = spec.combo(cell.vary_index)
+    row = [cell.strategy, cell.pattern, float(cell.rate), *(combo[k] for k in spec.vary_keys),
+           cell.in_grid, data.shape[0], int((data[:, 0] == 0).sum())]
+    for j, k in enumerate(METRICS):
+        row += list(be.band(data[:, 1 + j]))
+        if k in PERCENTILE_METRICS:
+            row += percentiles(data[:, 1 + j])
+    row.append(resimulated)
+    return row
 
 
 def percentiles(values) -> list[float]:
@@ -768,6 +1074,9 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 @dataclass
 class SweepOutcome:
+    """What a sweep did. `reused_runs`: runs taken from an interrupted sweep's chunks by --resume;
+    `already_complete`: --resume found the sweep complete and did nothing."""
+
     out: Path
     runs: int
     cells: int
@@ -775,6 +1084,8 @@ class SweepOutcome:
     refined_cells: int = 0
     refine_rounds: int = 0
     resimulated_runs: int = 0
+    reused_runs: int = 0
+    already_complete: bool = False
 
 
 def write_meta(spec: SweepSpec, out: Path, complete: bool, cells_done: int, outcome: SweepOutcome) -> None:
@@ -793,47 +1104,187 @@ def write_meta(spec: SweepSpec, out: Path, complete: bool, cells_done: int, outc
         "complete": complete, "cells_done": cells_done,
         "scenario_values": spec.scenario.to_dict(),
     }
-    (out / "sweep.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    path = out / "sweep.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- resuming --------------------------------------------------------------------------
+RESUME_FLAGS = {"rates": "--rates", "strategies": "--strategies", "patterns": "--patterns",
+                "replications": "--replications", "seed": "--seed", "vary": "--vary", "limit_ratio": "--limit-ratio",
+                "refine_steps": "--refine-steps", "expansion_cap_per_h": "the expansion cap (SweepSpec.expansion_cap)",
+                "rerun_limit_ratio": "the re-simulation limit (SweepSpec.rerun_limit_ratio)",
+                "scenario_values": "SCENARIO/--set"}
+"""The sweep.json keys a --resume must match, and the flag each comes from (in the order refusals name them)."""
+
+
+def _flags(spec: SweepSpec) -> dict:
+    """What a sweep was asked, as sweep.json holds it (JSON values)."""
+    d = {"rates": list(spec.rates), "strategies": list(spec.strategies), "patterns": list(spec.patterns),
+         "replications": spec.replications, "seed": spec.seed,
+         "vary": [{"key": k, "values": list(v)} for k, v in spec.vary], "limit_ratio": spec.limit_ratio,
+         "refine_steps": spec.refine_steps, "expansion_cap_per_h": spec.expansion_cap,
+         "rerun_limit_ratio": spec.rerun_limit_ratio, "scenario_values": spec.scenario.to_dict()}
+    return json.loads(json.dumps(d, default=str))
+
+
+def _fingerprint(spec: SweepSpec) -> str:
+    return hashlib.sha256(json.dumps(_flags(spec), sort_keys=True).encode()).hexdigest()
+
+
+def _show(key: str, v) -> str:
+    if key == "vary" and isinstance(v, list):
+        text = " ".join(f"{d.get('key')}={','.join(json.dumps(x) for x in d.get('values', []))}"
+                        for d in v if isinstance(d, dict)) or "(none)"
+    elif isinstance(v, list):
+        text = ",".join(json.dumps(x) for x in v)
+    else:
+        text = json.dumps(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _flatten(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d.items() if isinstance(d, dict) else ()):
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _differences(was: dict, now: dict) -> list[str]:
+    """Each flag whose value differs, with both values."""
+    diffs = []
+    for key, flag in RESUME_FLAGS.items():
+        a, b = was.get(key), now.get(key)
+        if a == b:
+            continue
+        if key == "scenario_values":
+            fa, fb = _flatten(a), _flatten(b)
+            keys = [k for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+            shown = ", ".join(f"{k} {_show(k, fa.get(k))} there, {_show(k, fb.get(k))} now" for k in keys[:3])
+            more = f" and {len(keys) - 3} more key(s)" if len(keys) > 3 else ""
+            diffs.append(f"{flag} differ ({shown}{more})")
+        else:
+            diffs.append(f"{flag} differs ({_show(key, a)} in sweep.json, {_show(key, b)} now)")
+    return diffs
+
+
+def check_resume(spec: SweepSpec, out, scan: bool = True) -> dict:
+    """Refuse a --resume that cannot continue the sweep in `out` (no sweep there, other flags, no chunks);
+    return its sweep.json. With `scan`, the chunk log is read through too (its sweep and version checked)."""
+    out = Path(out)
+    path = out / "sweep.json"
+    if not path.is_file():
+        raise SweepError(f"--resume: {out} holds no sweep to resume (no sweep.json); leave out --resume to start one")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        meta = f"{type(exc).__name__}: {exc}"
+    if not isinstance(meta, dict):
+        why = meta if isinstance(meta, str) else "not a JSON object"
+        raise SweepError(f"--resume: {path} is not the sweep.json of `spotsim sweep` ({why}); "
+                         f"leave out --resume to start over")
+    diffs = _differences(meta, _flags(spec))
+    if diffs:
+        raise SweepError(f"--resume: {'; '.join(diffs)}: give the flags of the sweep in {out}, or leave out "
+                         f"--resume to start over")
+    if meta.get("complete") is True:
+        return meta
+    log = out / PARTIAL / CHUNKS
+    if not log.is_file():
+        raise SweepError(f"--resume: the interrupted sweep in {out} left no chunk results ({PARTIAL}/{CHUNKS}; "
+                         f"written since spotsim could resume); leave out --resume to start over")
+    if scan:
+        _ChunkStore.scan(log, _fingerprint(spec))
+    return meta
+
+
+def check_format(runs_format: str) -> str:
+    """The runs file's format, refused unless RUNS_FORMATS; parquet needs pyarrow."""
+    if runs_format not in RUNS_FORMATS:
+        raise SweepError(f"--format: unknown format {runs_format!r}; choose from {', '.join(RUNS_FORMATS)}")
+    if runs_format == "parquet":
+        _pyarrow()
+    return runs_format
 
 
 # -- the sweep ---------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
+              progress: Callable[[int, int], None] | None = None, executor: str | Executor = "local",
+              scheduler: str | None = None, resume: bool = False, runs_format: str = "csv") -> SweepOutcome:
     """Run the grid, expand brackets, re-simulate runs stopped early below a crossing, refine brackets,
-    and write runs.csv, summary.csv, breakeven.csv, sweep.json.
+    and write runs.csv (or runs.parquet), summary.csv, breakeven.csv, sweep.json.
 
-    `progress(runs_done_now, runs_planned_so_far)` is called after every chunk.
-    On KeyboardInterrupt the completed cells stay in runs.csv, summary.csv is
-    written for them, and SweepInterrupted is raised.
+    `executor`: "local", "dask" (with `scheduler`, a running scheduler's address; without, a LocalCluster
+    of `jobs` workers) or an Executor. `progress(runs_done_now, runs_planned_so_far)` is called after
+    every chunk. Every chunk's results go to OUT/.partial/ as they arrive; `resume` continues from them
+    the sweep that sweep.json describes (check_resume), ending with the same bytes as a sweep never
+    interrupted; a complete sweep is left as it is (`already_complete`). On KeyboardInterrupt the
+    completed cells are written to the runs file and summary.csv, sweep.json says it is incomplete, and
+    SweepInterrupted is raised.
     """
     spec.validate()
+    runs_format = check_format(runs_format)
     out = prepare_out(out)
+    if resume:
+        meta = check_resume(spec, out)
+        if meta.get("complete") is True:
+            cells = int(meta.get("cells_done", 0))
+            return SweepOutcome(out, cells * spec.replications, cells, list(meta.get("expanded_rates", [])),
+                                int(meta.get("refined_cells", 0)), int(meta.get("refine_rounds", 0)),
+                                int(meta.get("resimulated_runs", 0)), already_complete=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    results = _Results(spec, out)
+    ex = make_executor(executor, scheduler) if isinstance(executor, str) else executor
+    try:
+        ex.start(_work(spec), jobs)
+        store = _ChunkStore(out / PARTIAL, _fingerprint(spec), resume)
+    except BaseException:
+        ex.close(abort=True)
+        raise
+    for other in RUNS_FORMATS:  # a runs file of another format, left by an earlier sweep into this folder
+        if other != runs_format:
+            (out / f"runs.{other}").unlink(missing_ok=True)
+    outcome = SweepOutcome(out, 0, 0, [])
+    write_meta(spec, out, False, 0, outcome)  # a sweep killed outright can be resumed too
+    results = _Results(spec, out, store, runs_format)
     grid = spec.grid()
     planned = [len(grid) * spec.replications]
-    outcome = SweepOutcome(out, 0, 0, [])
-    executor = _Executor(spec, jobs)
 
     def run_tasks(tasks: list[_Task], on_done) -> None:
-        for task, rows in zip(tasks, executor.map(tasks)):
-            on_done(task, rows)
+        keys = [_ChunkStore.key(t) for t in tasks]
+        known = [k in store for k in keys]
+        fresh = iter(ex.map([t for t, k in zip(tasks, known) if not k]))
+        for task, key, kept in zip(tasks, keys, known):
+            if kept:
+                ref = store.index[key]
+                rows = store.read(ref)[1]
+                outcome.reused_runs += len(task.reps)
+            else:
+                rows = next(fresh)
+                ref = store.append(key, rows)
+            on_done(task, rows, ref)
             if progress is not None:
                 progress(len(task.reps), planned[0])
 
     def run_cells(cells: list[Cell]) -> None:
-        pending: list[tuple] = []
+        parts: list[np.ndarray] = []
+        refs: list[int] = []
 
-        def done(task: _Task, rows: list[tuple]) -> None:
-            pending.extend(rows)
+        def done(task: _Task, rows: np.ndarray, ref: int) -> None:
+            parts.append(rows)
+            refs.append(ref)
             if task.reps[-1] == spec.replications - 1:
-                results.add(task.cell, list(pending), task.limit)
-                pending.clear()
+                results.add(task.cell, np.concatenate(parts), task.limit, refs)
+                parts.clear()
+                refs.clear()
         run_tasks(_new_cell_tasks(spec, cells), done)
 
     def rerun(todo: dict[Cell, list[int]]) -> None:
         outcome.resimulated_runs += sum(len(r) for r in todo.values())
-        run_tasks(_rerun_tasks(spec, todo), lambda t, rows: results.replace(t.cell, t.reps, rows, t.limit))
+        run_tasks(_rerun_tasks(spec, todo), lambda t, rows, ref: results.replace(t.cell, t.reps, ref))
 
     try:
         run_cells(grid)
@@ -863,21 +1314,22 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
             outcome.refined_cells += len(cells)
             outcome.refine_rounds += 1
     except KeyboardInterrupt:
-        executor.close(abort=True)
-        results.close()
-        _write_csv(out / "summary.csv", *summary_rows(spec, results))
+        ex.close(abort=True)
+        results.write_outputs()
+        store.close()
         outcome.cells = len(results.order)
         write_meta(spec, out, False, len(results.order), outcome)
-        raise SweepInterrupted(len(results.order), len(grid), sum(len(d) for d in results.cells.values())) from None
-    except Exception:  # a refused run: stop the workers and leave the complete cells in runs.csv
-        executor.close(abort=True)
-        results.close()
+        raise SweepInterrupted(len(results.order), len(grid), results.runs()) from None
+    except Exception:  # a refused run or lost workers: stop, and leave the complete cells in the runs file
+        ex.close(abort=True)
+        results.write_outputs(summary=False)
+        store.close()
         raise
-    executor.close()
-    results.close()
-    _write_csv(out / "summary.csv", *summary_rows(spec, results))
+    ex.close()
+    results.write_outputs()
     _write_csv(out / "breakeven.csv", *breakeven_rows(spec, results))
-    outcome.runs = sum(len(d) for d in results.cells.values())
+    outcome.runs = results.runs()
     outcome.cells = len(results.order)
     write_meta(spec, out, True, len(results.order), outcome)
+    store.discard()
     return outcome

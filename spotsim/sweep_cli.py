@@ -14,6 +14,7 @@ from . import breakeven as be
 from . import sweep as sw
 from .config import PATTERN_NAMES, STRATEGY_NAMES, load_scenario
 from .errors import SpotsimError
+from .executors import make_executor
 
 
 def _fail(exc: Exception):
@@ -61,13 +62,25 @@ def _max_jobs() -> int:
 @click.option("--refine-steps", default=be.REFINE_MAX_STEPS, show_default=True, type=click.IntRange(min=0),
               help="Rounds of rates added inside each break-even bracket until it is narrower than its CI "
                    "(0: the grid alone).")
+@click.option("--executor", default="local", show_default=True, metavar="local|dask",
+              help="Where the chunks of replications run: this machine's processes, or Dask (a LocalCluster of "
+                   "--jobs workers, or the cluster at --scheduler; pip install 'spotsim[dask]'). Results do not "
+                   "depend on it.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (`dask scheduler`; "
+                   "its workers need spotsim installed).")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted sweep in --out (same flags) from the chunks it completed; the files "
+                   "end byte-identical to an uninterrupted sweep.")
+@click.option("--format", "runs_format", default="csv", show_default=True, metavar="csv|parquet",
+              help="Format of the runs file: runs.csv, or runs.parquet (pip install 'spotsim[parquet]').")
 @click.option("--no-plots", is_flag=True, help="Write the CSV files only.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs, seed, limit_ratio,
-          refine_steps, no_plots, out):
+          refine_steps, executor, scheduler, resume, runs_format, no_plots, out):
     """Sweep SCENARIO over preemption rates, strategies and patterns; find break-even rates.
 
-    Writes runs.csv, summary.csv, breakeven.csv, sweep.json and figures to --out.
+    Writes runs.csv (or runs.parquet), summary.csv, breakeven.csv, sweep.json and figures to --out.
     """
     try:
         base = load_scenario(list(scenario), list(sets))
@@ -82,13 +95,31 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
             raise sw.SweepError(f"--jobs: {jobs} worker processes on {os.cpu_count()} cores would only compete "
                                 f"for memory; give at most {_max_jobs()}")
         sw.prepare_out(out)
+        sw.check_format(runs_format)
+        if resume and sw.check_resume(spec, out, scan=False).get("complete") is True:
+            click.echo(f"the sweep in {out} is already complete: nothing simulated, no file changed "
+                       f"(redraw its figures with `spotsim plot {out}`)", err=True)
+            click.echo(format_breakeven(Path(out) / "breakeven.csv"))
+            return
+        ex = make_executor(executor, scheduler)
+        jobs = jobs or os.cpu_count() or 1
+        ex.connect(jobs)  # a cluster that cannot start, or a scheduler that does not answer: refused now
     except SpotsimError as exc:
         _fail(exc)
-    jobs = jobs or os.cpu_count() or 1
     cells = len(spec.grid())
+    if not resume and _interrupted(Path(out)):
+        click.echo(f"note: {out} held an interrupted sweep; starting over (--resume continues one)", err=True)
     click.echo(f"sweep {base.name}: {cells} cells x {replications} replications "
-               f"({cells * replications} runs) on {jobs} worker(s) -> {out}", err=True)
+               f"({cells * replications} runs) on {ex.describe(jobs)} -> {out}"
+               + (" (resuming)" if resume else ""), err=True)
     total = cells * replications
+    extra = {}  # only what differs from the defaults: run_sweep's plain signature stays the common case
+    if executor != "local":
+        extra["executor"] = ex
+    if resume:
+        extra["resume"] = True
+    if runs_format != "csv":
+        extra["runs_format"] = runs_format
     with click.progressbar(length=total, label="simulating", file=sys.stderr, show_eta=True,
                            show_percent=True) as bar:
         def progress(n, planned):
@@ -97,15 +128,17 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
                 bar.label = "expanding and refining brackets"
             bar.update(n)
         try:
-            outcome = sw.run_sweep(spec, out, jobs=jobs, progress=progress)
+            outcome = sw.run_sweep(spec, out, jobs=jobs, progress=progress, **extra)
         except sw.SweepInterrupted as exc:
             bar.render_finish()
             click.echo(f"interrupted: {exc.cells_done} of {exc.cells_total} cells complete "
-                       f"({exc.runs_done} runs) in {Path(out) / 'runs.csv'} and summary.csv; "
-                       f"no break-even or figures written", err=True)
+                       f"({exc.runs_done} runs) in {Path(out) / f'runs.{runs_format}'} and summary.csv; "
+                       f"no break-even or figures written; the same command with --resume continues it", err=True)
             sys.exit(130)
         except SpotsimError as exc:
             _fail(exc)
+    if outcome.reused_runs:
+        click.echo(f"resumed: {outcome.reused_runs} run(s) taken from the interrupted sweep", err=True)
     if outcome.expanded_rates:
         click.echo("bracket expansion simulated " + ", ".join(f"{r:g}" for r in outcome.expanded_rates) + "/h",
                    err=True)
@@ -121,6 +154,16 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
         from .plots import remove_stale_figures
         remove_stale_figures(out, [])
     click.echo(format_breakeven(Path(out) / "breakeven.csv"))
+
+
+def _interrupted(out: Path) -> bool:
+    """Whether `out` holds an interrupted sweep that --resume could continue."""
+    import json
+    try:
+        meta = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("complete") is False and (out / sw.PARTIAL / sw.CHUNKS).is_file()
 
 
 def format_breakeven(path: Path) -> str:
