@@ -123,7 +123,10 @@ def _job(cal: Calibration, runs: list[Run]) -> None:
         if dropped:
             note += (f"; {dropped} first epoch(s) of lifetimes without a warmup event left out "
                      f"(their warm-up is not measured)")
-        cal.set("job.epoch_s", _r(m), f"steady training seconds of whole epochs, {spread(t)}{note}")
+        what = ("training seconds of whole epochs (no warmup event: a lifetime's warm-up inside its first)"
+                if not measured_warmup and any(r.source == "real" for r in runs)
+                else "steady training seconds of whole epochs")
+        cal.set("job.epoch_s", _r(m), f"{what}, {spread(t)}{note}")
         if len(t) >= 2:
             cv = statistics.stdev(t) / m
             cv = 0.0 if cv < 1e-9 else cv
