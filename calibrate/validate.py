@@ -196,9 +196,10 @@ def compare(scenario: Scenario, run: Run, seed=0, replay_startup: bool = True,
     of job.warmup_s and compile_s: on a shared machine start-up varies several-fold, and
     whether a notice finds the job starting or training decides whether an emergency save
     happens; warm-up and compilation are the rest of that start, paid before progress (one
-    flag: the replay copies a lifetime's measured start or none of it). With `replay_speed`, each epoch takes its measured
-    training time (epochs cut by a restart: the run's mean) and validation the run's mean,
-    and the measured validation accuracies drive milestone decisions.
+    flag: the replay copies a lifetime's measured start or none of it). With `replay_speed`,
+    each epoch takes its measured steady training time (epochs cut by a restart: the run's
+    mean) and validation the run's mean, and the measured validation accuracies drive
+    milestone decisions.
     """
     s = run_scenario(scenario, run, replay_speed)
     measured = measure(run, s.vm.notice_s, s.billing)
