@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import logging
 import pickle
 import signal
@@ -26,6 +27,9 @@ CONNECT_TIMEOUT_S = 5.0
 """How long `--scheduler ADDRESS` waits for the scheduler to answer before refusing in one line."""
 WINDOW_PER_THREAD = 4
 MIN_WINDOW = 16
+"""Dask tasks in flight at most: WINDOW_PER_THREAD per worker thread, at least MIN_WINDOW."""
+MAX_TASKS_PER_SUBMIT = 8
+MIN_GROUPS_PER_THREAD = 4
 INSTALL = "install it with `pip install 'spotsim[dask]'` (Dask with its distributed scheduler)"
 _PREPARED: dict = {}
 """Per worker process: the token of the work its `init` last prepared."""
@@ -36,12 +40,23 @@ def _hold(state):
     return state
 
 
-def _run(init, run, token: str, state, task):
-    """One task on a worker: prepare the worker for this work once, then run the task."""
+def _import(module: str) -> None:
+    """Import the work's module on a worker before the first task (start-up, not the tasks, pays for it)."""
+    importlib.import_module(module)
+
+
+def _run(init, run, token: str, state, tasks: tuple) -> list:
+    """A group of tasks on a worker: prepare the worker for this work once, then run each task."""
     if _PREPARED.get("token") != token:
         init(state, False)
         _PREPARED["token"] = token
-    return run(task)
+    return [run(task) for task in tasks]
+
+
+def group_size(tasks: int, threads: int) -> int:
+    """Tasks per Dask task: up to MAX_TASKS_PER_SUBMIT, while every worker thread still gets
+    MIN_GROUPS_PER_THREAD groups (a short phase is not held by one worker)."""
+    return max(1, min(MAX_TASKS_PER_SUBMIT, tasks // (MIN_GROUPS_PER_THREAD * max(1, threads))))
 
 
 def _distributed():
@@ -97,27 +112,35 @@ class DaskExecutor(Executor):
     def start(self, work: Work, jobs: int) -> None:
         self.connect(jobs)
         self.work = work
+        try:
+            self.client.run(_import, work.run.__module__)
+        except ImportError as exc:
+            raise ExecutorError(f"--executor dask: the cluster's workers cannot import {work.run.__module__} "
+                                f"({exc}); install spotsim where they run") from None
         self.token = hashlib.sha256(pickle.dumps(work.state)).hexdigest()[:20]
         self._state = self.client.submit(_hold, work.state, key=f"spotsim-state-{self.token}")
 
-    def _submit(self, task):
-        digest = hashlib.blake2b(repr(task).encode(), digest_size=12).hexdigest()
-        return self.client.submit(_run, self.work.init, self.work.run, self.token, self._state, task,
+    def _submit(self, group: tuple):
+        digest = hashlib.blake2b(repr(group).encode(), digest_size=12).hexdigest()
+        return self.client.submit(_run, self.work.init, self.work.run, self.token, self._state, group,
                                   key=f"spotsim-chunk-{self.token}-{digest}")
 
     def map(self, tasks):
         distributed = _distributed()
-        window = max(MIN_WINDOW, WINDOW_PER_THREAD * self.threads())
-        todo = iter(tasks)
+        tasks = list(tasks)
+        threads = self.threads()
+        size = group_size(len(tasks), threads)
+        groups = iter([tuple(tasks[i:i + size]) for i in range(0, len(tasks), size)])
+        window = max(MIN_WINDOW, WINDOW_PER_THREAD * threads)
         pending = self._pending = deque()
-        for task in todo:
-            pending.append(self._submit(task))
+        for group in groups:
+            pending.append(self._submit(group))
             if len(pending) >= window:
                 break
         while pending:
             future = pending[0]
             try:
-                result = future.result()
+                results = future.result()
             except distributed.KilledWorker as exc:
                 raise ExecutorError(f"--executor dask: workers kept dying while running one chunk ({exc}); "
                                     f"completed chunks are kept: continue with --resume") from None
@@ -126,10 +149,10 @@ class DaskExecutor(Executor):
                                     "completed chunks are kept: continue with --resume") from None
             pending.popleft()
             future.release()
-            for task in todo:
-                pending.append(self._submit(task))
+            for group in groups:
+                pending.append(self._submit(group))
                 break
-            yield result
+            yield from results
 
     def close(self, abort: bool = False) -> None:
         if self.client is None:
