@@ -1247,6 +1247,7 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
     for other in RUNS_FORMATS:  # a runs file of another format, left by an earlier sweep into this folder
         if other != runs_format:
             (out / f"runs.{other}").unlink(missing_ok=True)
+    (out / "breakeven.csv").unlink(missing_ok=True)  # an earlier sweep's, until this one ends
     outcome = SweepOutcome(out, 0, 0, [])
     write_meta(spec, out, False, 0, outcome)  # a sweep killed outright can be resumed too
     results = _Results(spec, out, store, runs_format)

@@ -99,7 +99,8 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
         if resume and sw.check_resume(spec, out, scan=False).get("complete") is True:
             click.echo(f"the sweep in {out} is already complete: nothing simulated, no file changed "
                        f"(redraw its figures with `spotsim plot {out}`)", err=True)
-            click.echo(format_breakeven(Path(out) / "breakeven.csv"))
+            if (Path(out) / "breakeven.csv").is_file():
+                click.echo(format_breakeven(Path(out) / "breakeven.csv"))
             return
         ex = make_executor(executor, scheduler)
         jobs = jobs or os.cpu_count() or 1

@@ -2,6 +2,7 @@
 killed mid-sweep), --resume after interruptions at every phase, the Parquet runs file, and the refusals."""
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -240,6 +241,18 @@ def test_resume_of_a_complete_sweep_changes_nothing(reference, tmp_path):
     assert outcome.already_complete and outcome.cells == len(pd.read_csv(tmp_path / "summary.csv"))
     assert {n: (tmp_path / n).stat().st_mtime_ns for n in FILES} == stamps
     same_files(ref, tmp_path)
+
+
+def test_an_interrupted_sweep_leaves_no_breakeven_of_an_earlier_sweep(reference, tmp_path):
+    """A sweep into the folder of a complete one, interrupted: the earlier breakeven.csv is gone (it would be
+    drawn against the new summary.csv), and the folder resumes to the same bytes."""
+    ref, _, _ = reference
+    shutil.copytree(ref, tmp_path / "o")
+    with pytest.raises(sw.SweepInterrupted):
+        sw.run_sweep(spec(), tmp_path / "o", jobs=1, progress=interrupt_at(2))
+    assert not (tmp_path / "o" / "breakeven.csv").exists()
+    sw.run_sweep(spec(), tmp_path / "o", jobs=1, resume=True)
+    same_files(ref, tmp_path / "o")
 
 
 def test_cli_resume_after_ctrl_c(reference, tmp_path, monkeypatch):
