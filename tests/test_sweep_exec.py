@@ -32,6 +32,7 @@ job: {epochs: 8, epoch_s: 30}
 vm: {startup_s: 30}
 checkpoint: {every_epochs: 2}
 """
+BASE = load_scenario([], SMALL)
 CLI_FLAGS = ["--rates", "1,8,40", "--strategies", "fixed,milestone", "--patterns", "poisson,bursty", "-n", "20",
              "--vary", "vm.startup_s=30,90", "--no-plots"]
 
@@ -439,3 +440,12 @@ def test_parquet_and_csv_writers_hold_the_same_values(case, tmp_path):
     from_pq = pq.read_table(folder / "runs.parquet").to_pandas()
     pd.testing.assert_frame_equal(from_pq, from_csv)
     assert list(from_pq.columns) == sw.run_header(s)
+
+
+@given(sizes=st.lists(st.integers(1, 4), max_size=4))
+@settings(max_examples=50, deadline=None)
+def test_combo_is_the_combination_at_its_index(sizes):
+    """SweepSpec.combo(i), built without the whole product, is combos()[i] for any --vary shape."""
+    vary = tuple((f"key{i}", tuple(f"v{i}{j}" for j in range(n))) for i, n in enumerate(sizes))
+    s = sw.SweepSpec(BASE, (1.0,), vary=vary)
+    assert [s.combo(i) for i in range(len(s.combos()))] == s.combos()
