@@ -85,7 +85,8 @@ def test_committed_campaigns_keep_the_default_curve_with_a_note(pattern):
     """The committed campaigns (10 epochs on synthetic data) do not determine the curve: calibration
     keeps the default accuracy values, marked DEFAULT, and a note says why, instead of a_0 = 1e-20 and
     a_max = 1 with a standard error above 2."""
-    runs = [r for p in sorted(ROOT.glob(pattern)) for r in read_runs(p)]
+    # the 10-epoch campaigns as calibrate/refresh.sh groups them (the 40-epoch async-* runs are their own)
+    runs = [r for p in sorted(ROOT.glob(pattern)) if not p.parent.name.startswith("async-") for r in read_runs(p)]
     if not runs:
         pytest.skip(f"no committed campaign {pattern}")
     cal = fit(runs)
