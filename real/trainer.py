@@ -285,11 +285,12 @@ class Trainer:
         cache = {}
         if self.cfg.compile:
             # before the first compiled call; a missing or bad file only means compiling cold
-            self.ccache = compile_cache.CompileCache(self.cfg.checkpoint_location, self.cfg.compile_mode)
+            self.ccache = compile_cache.CompileCache(self.cfg.checkpoint_location, self.cfg.compile_mode,
+                                                     local=self.local_cache)
             got = self.ccache.load(expected=loaded is not None)
             self.cache_status = got.status
             cache = {"compile_cache": got.status, "compile_cache_bytes": got.bytes,
-                     "compile_cache_load_s": round(got.seconds, 6)}
+                     "compile_cache_load_s": round(got.seconds, 6), "compile_cache_kernel_files": got.kernel_files}
             if got.reason:
                 cache["compile_cache_error"] = got.reason
         if self.notice:
