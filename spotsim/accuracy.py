@@ -13,12 +13,31 @@ from functools import lru_cache
 import numpy as np
 
 
-@lru_cache(maxsize=256)
+CACHED_EPOCHS = 100_000
+"""Mean curves of jobs up to this many epochs are cached (longer ones are computed per run)."""
+
+
 def _mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
-    e = np.arange(1, epochs + 1, dtype=float)
-    curve = a_max - (a_max - a_0) * np.exp(-e / tau_epochs)
+    if epochs <= CACHED_EPOCHS:
+        return _cached_mean_curve(epochs, a_max, a_0, tau_epochs)
+    return _compute_mean_curve(epochs, a_max, a_0, tau_epochs)
+
+
+@lru_cache(maxsize=256)
+def _cached_mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+    curve = _compute_mean_curve(epochs, a_max, a_0, tau_epochs)
     curve.setflags(write=False)
     return curve
+
+
+def _compute_mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+    e = np.arange(1, epochs + 1, dtype=float)
+    return a_max - (a_max - a_0) * np.exp(-e / tau_epochs)
+
+
+def noiseless_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+    """The curve without noise, clipped to [0, 1]."""
+    return np.minimum(np.maximum(_mean_curve(epochs, a_max, a_0, tau_epochs), 0.0), 1.0)
 
 
 def accuracy_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float, noise_sd: float,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from .arithmetic_plan import ArithmeticStretch
 from .billing import lifetime_billed_s
 from .config import Scenario
 from .job import Job
@@ -65,8 +66,8 @@ def _baseline(s: Scenario, job: Job, measured: MeasuredRun | None) -> tuple[floa
     warm = s.job.compile_s + s.job.warmup_s  # one lifetime, compiled cold
     if measured is not None:
         warm = measured.compile_of(1, s.job.compile_s) + measured.warmup_of(1, s.job.warmup_s)
-    if job.strategy.interval_s(TrainingState()) is None and not job.async_write:
-        work = epoch_saves_only_s(job)
+    if job.arithmetic:
+        work = ArithmeticStretch(job, 0.0, TrainingState(), 0.0).duration_s
     else:
         work = planned_s(job)
     makespan = startup + warm + work
@@ -85,26 +86,7 @@ def planned_from(probe: Job) -> float:
     while probe.state.epoch < probe.epochs:
         stretch = probe.plan(PLAN_EPOCHS, math.inf, total)
         total += stretch.duration_s
-        probe.commit(stretch, len(stretch.ends))
+        probe.commit(stretch, stretch.locate_end())
     if probe.pending is not None:
         total = max(total, probe.pending.done_at)
     return total
-
-
-def epoch_saves_only_s(job: Job) -> float:
-    """Training, validation and checkpoint seconds of an uninterrupted run whose strategy saves
-    only at epoch ends: the strategy is asked once per epoch, without planning phases
-    (the same answer as planned_s, several times faster)."""
-    probe = TrainingState()
-    ask = job.strategy.save_after_epoch
-    best, saves, since = None, 0, 0.0
-    for e, (te, a) in enumerate(zip(job.train_s, job.acc), start=1):
-        since += te
-        probe.epoch, probe.last_val_acc, probe.best_val_acc = e, a, best
-        probe.train_s_since_checkpoint = since
-        if best is None or a > best:
-            best = a
-        if ask(probe):
-            saves += 1
-            since = 0.0
-    return sum(job.train_s) + job.epochs * job.eval_s + saves * job.write_s

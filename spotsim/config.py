@@ -25,7 +25,7 @@ STRATEGY_NAMES = ("none", "fixed", "adaptive", "milestone", "young_daly")
 PATTERN_NAMES = ("none", "regular", "poisson", "bursty", "weibull", "trace")
 WAIT_KINDS = ("none", "fixed", "exponential", "trace")
 MAX_RATE_PER_H = 36000.0  # one preemption every 0.1 s of uptime: beyond any use
-MAX_EPOCHS = 1_000_000  # per-epoch times and accuracies are held in memory (~100 bytes an epoch)
+MAX_EPOCHS = 1_000_000_000  # per-epoch arrays are capped lower (epochs.MAX_ARRAY_EPOCHS); equal, noiseless epochs cost no memory
 ON_NOTICE = ("save_and_exit", "train_then_save")
 POLICY_NAMES = ("spot_only", "on_demand", "greedy", "uniform_progress", "omniscient")
 DEADLINE_POLICIES = ("greedy", "uniform_progress", "omniscient")
@@ -47,8 +47,8 @@ def key(default, kind, **spec):
 @dataclass(frozen=True)
 class Job:
     epochs: int = key(100, "int", lo=1, hi=MAX_EPOCHS, doc="epochs to train",
-                      hi_why="the simulator holds each epoch's time and accuracy in memory; "
-                             "describe a longer job as fewer, longer epochs")
+                      hi_why="more epochs than any real job, and more than fit in memory where each epoch's "
+                             "values are drawn; describe a longer job as fewer, longer epochs")
     epoch_s: float = key(38.0, "seconds", lo=0, lo_open=True,
                          doc="seconds per training epoch (study: ~38 s, FACTS.md)")
     epoch_jitter: float = key(0.0, "number", lo=0, hi=5, doc="coefficient of variation of the epoch time")

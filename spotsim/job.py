@@ -9,16 +9,18 @@ measured run's), so the last and best accuracies follow from the epoch alone.
 from __future__ import annotations
 
 import copy
-from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
 
+from . import arithmetic_plan
 from .accuracy import accuracy_curve
 from .config import Scenario
+from .epochs import Accuracies, EpochTimes
 from .events import EventLog
 from .measured import MeasuredRun
-from .plan import EVAL, SAVE, TRAIN, Stretch, plan_stretch
+from .plan import EVAL, SAVE, TRAIN, Stretch, Where, plan_stretch
+from .strategies import FixedInterval, OnImprovement
 from .rng import RunStreams
 from .strategies import CheckpointStrategy, TrainingState
 from .totals import Totals
@@ -56,13 +58,15 @@ class Job:
         self.events = events
         self.strategy = strategy
         self.epochs = s.job.epochs
-        self.train_s, self.acc = job_draws(s, streams, measured)
-        self._best: list | None = None
+        self.epoch_times, self.accuracies = job_draws(s, streams, measured)
+        self._epoch_saves = None
         self.eval_s = s.job.eval_s
         self.write_s = s.checkpoint.write_s
         self.async_write = s.checkpoint.async_write
         self.stall_s = s.checkpoint.stall_s
         self.pending: Pending | None = None
+        self.arithmetic = arithmetic_plan.supports(self)
+        """Whether stretches are planned as arithmetic (arithmetic_plan.py) rather than listed."""
         self.state = TrainingState()  # no write measured yet: strategies use their prior
         self.into = 0.0
         self.durable: Durable | None = None
@@ -85,18 +89,23 @@ class Job:
     # -- what follows from the epoch -------------------------------------------
     def best_before(self, epoch: int) -> float | None:
         """The best validation accuracy of the epochs before `epoch` (None for epoch 0)."""
-        if self._best is None:
-            self._best = [None, *accumulate(self.acc, max)]
-        return self._best[epoch]
+        return self.accuracies.best_before(epoch)
 
     def last_acc(self, epoch: int) -> float | None:
-        return self.acc[epoch - 1] if epoch > 0 else None
+        return self.accuracies.at(epoch - 1) if epoch > 0 else None
 
     def position(self, epoch: int, into: float) -> float:
         """Progress in epochs: completed epochs plus the trained share of the next one."""
         if epoch >= self.epochs:
             return float(epoch)
-        return epoch + into / self.train_s[epoch]
+        return epoch + into / self.epoch_times.at(epoch)
+
+    def epoch_saves(self):
+        """(cnt, last) for a strategy that saves at fixed epoch ends: cnt(k) saves after epochs 1..k,
+        last(k) the newest such epoch <= k (0: none)."""
+        if self._epoch_saves is None:
+            self._epoch_saves = _epoch_saves(self)
+        return self._epoch_saves
 
     @property
     def work(self) -> float:
@@ -108,7 +117,14 @@ class Job:
         return self.totals.work_s - self.work_at_durable
 
     # -- moving the state ------------------------------------------------------
-    def plan(self, max_epochs: int, horizon_s: float, now: float = 0.0) -> Stretch:
+    def plan(self, max_epochs: int, horizon_s: float, now: float = 0.0):
+        """The next stretch: the rest of the job as arithmetic where it can be, else listed phases
+        (up to `max_epochs`, see plan.plan_stretch)."""
+        if self.arithmetic:
+            try:
+                return arithmetic_plan.ArithmeticStretch(self, now)
+            except ValueError:
+                pass
         return plan_stretch(self, max_epochs, horizon_s, now)
 
     def apply(self, epoch: int, into: float, since: float) -> None:
@@ -116,12 +132,16 @@ class Job:
         st.epoch, st.train_s_since_checkpoint, st.last_val_acc = epoch, since, self.last_acc(epoch)
         self.into = into
 
-    def commit(self, stretch: Stretch, upto: int, x: float | None = None) -> None:
-        """Take phases [stretch.done, upto) of a stretch as done; log them; move the durable point.
+    def commit(self, stretch, where: Where, x: float | None = None) -> None:
+        """Take the phases of a stretch completed by `where` as done; log them; move the durable point.
 
-        `x`: seconds into the stretch it is now (default: the end of phase upto-1); asynchronous
-        writes that have ended by then become durable.
+        `x`: seconds into the stretch it is now (default: the end of the last completed phase);
+        asynchronous writes that have ended by then become durable.
         """
+        if stretch.lazy:
+            self._commit_arithmetic(stretch, where)
+            return
+        upto = where.key
         if self.async_write:
             self._commit_async(stretch, upto, x)
             return
@@ -146,6 +166,28 @@ class Job:
         totals.checkpoint_s += saves * self.write_s
         totals.checkpoints += saves
         stretch.done = upto
+        self.apply(last.epoch, last.into, last.since)
+
+    def _commit_arithmetic(self, stretch, where: Where) -> None:
+        """commit() for an arithmetic stretch: the phase states hold running sums from its start."""
+        last = where.done
+        if last is None or (stretch.done is not None and where.key <= stretch.done):
+            return
+        base = stretch.committed
+        base_work, base_saves = (base.work, base.saves) if base is not None else (0.0, 0)
+        totals = self.totals
+        if self.events is not None:
+            self._log_items(stretch, stretch.phases_between(stretch.done, where.key), base_work)
+        saves = last.saves - base_saves
+        if saves:
+            epoch, into, work = stretch.newest_save(last)
+            self.durable = Durable(epoch, into)
+            self.work_at_durable = totals.work_s + (work - base_work)
+            self.state.record_checkpoint("periodic", self.write_s)
+            totals.checkpoint_s += saves * self.write_s
+            totals.checkpoints += saves
+        totals.work_s += last.work - base_work
+        stretch.done, stretch.committed = where.key, last
         self.apply(last.epoch, last.into, last.since)
 
     def _commit_async(self, stretch: Stretch, upto: int, x: float | None) -> None:
@@ -237,7 +279,7 @@ class Job:
     def train_partial(self, seconds: float) -> None:
         """Training in flight at a cut (plus the step it finishes) is held in memory."""
         st = self.state
-        seconds = min(seconds, self.train_s[st.epoch] - self.into)
+        seconds = min(seconds, self.epoch_times.at(st.epoch) - self.into)
         self.into += seconds
         st.train_s_since_checkpoint += seconds
         self.totals.work_s += seconds
@@ -290,23 +332,27 @@ class Job:
             self.events.emit(event, te, **fields)
 
     def _log_phases(self, stretch: Stretch, start: int, upto: int, out: list | None = None) -> None:
-        """Log phases [start, upto): epoch ends and blocking saves (into `out` as (t, event, fields) if
-        given; an asynchronous save is logged when its write ends)."""
+        """Log phases [start, upto) of a listed stretch (see _log_items)."""
+        prev_work = stretch.phases[start - 1].work if start else 0.0
+        items = ((stretch.ends[i], stretch.phases[i]) for i in range(start, upto))
+        self._log_items(stretch, items, prev_work, out)
+
+    def _log_items(self, stretch, items, prev_work: float, out: list | None = None) -> None:
+        """Log (end offset, phase) items: epoch ends and blocking saves (into `out` as (t, event, fields)
+        if given; an asynchronous save is logged when its write ends)."""
         if out is None:
             emit = self.emit
         else:
             def emit(event, t, **fields):
                 out.append((t, event, fields))
-        prev_work = stretch.phases[start - 1].work if start else 0.0
         train = stretch.train_logged
-        for i in range(start, upto):
-            p = stretch.phases[i]
-            end = stretch.start + stretch.ends[i]
+        for end_offset, p in items:
+            end = stretch.start + end_offset
             if p.kind == TRAIN:
                 train += p.work - prev_work
             elif p.kind == EVAL:
                 emit("epoch_end", end, epoch=p.epoch, train_s=train, eval_s=self.eval_s,
-                     val_acc=self.acc[p.epoch - 1])
+                     val_acc=self.accuracies.at(p.epoch - 1))
                 train = 0.0
             elif not self.async_write:
                 emit("checkpoint", end, kind="periodic", ok=True, epoch=self.position(p.epoch, p.into),
@@ -316,19 +362,36 @@ class Job:
 
 
 def job_draws(s: Scenario, streams: RunStreams, measured: MeasuredRun | None = None):
-    """(epoch training seconds, validation accuracies): a measured run's own, else drawn.
+    """(epochs.EpochTimes, epochs.Accuracies): a measured run's own, else drawn.
 
-    Only the job stream is drawn from, and only when the scenario has noise.
+    Only the job stream is drawn from, and only when the scenario has noise:
+    epoch times first, then accuracy noise (the order fixes a seed's values).
     """
+    n = s.job.epochs
     noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
     rng = streams.job if noisy else None
-    train_s = epoch_times(s.job.epochs, s.job.epoch_s, s.job.epoch_jitter, rng)
-    acc = accuracy_curve(s.job.epochs, s.accuracy.a_max, s.accuracy.a_0, s.accuracy.tau_epochs,
-                         s.accuracy.noise_sd, rng).tolist()
+    a = s.accuracy
+    if s.job.epoch_jitter > 0:
+        times = EpochTimes(n, None, _gamma_times(n, s.job.epoch_s, s.job.epoch_jitter, rng))
+    else:
+        times = EpochTimes(n, s.job.epoch_s)
+    if a.noise_sd > 0:
+        accs = Accuracies(n, accuracy_curve(n, a.a_max, a.a_0, a.tau_epochs, a.noise_sd, rng))
+    else:
+        accs = Accuracies(n, None, (a.a_max, a.a_0, a.tau_epochs))
     if measured is not None:
-        train_s = measured.epoch_times(s.job.epochs) or train_s
-        acc = measured.accuracies(s.job.epochs) or acc
-    return train_s, acc
+        measured_times = measured.epoch_times(n)
+        if measured_times:
+            times = EpochTimes.of(measured_times)
+        measured_accs = measured.accuracies(n)
+        if measured_accs:
+            accs = Accuracies(n, np.asarray(measured_accs, dtype=float))
+    return times, accs
+
+
+def _gamma_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> np.ndarray:
+    shape = 1.0 / (cv * cv)
+    return rng.gamma(shape, mean_s / shape, size=epochs)
 
 
 def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> list[float]:
@@ -339,5 +402,18 @@ def epoch_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator)
     """
     if cv <= 0:
         return [mean_s] * epochs
-    shape = 1.0 / (cv * cv)
-    return rng.gamma(shape, mean_s / shape, size=epochs).tolist()
+    return _gamma_times(epochs, mean_s, cv, rng).tolist()
+
+
+def _epoch_saves(job: Job):
+    """(cnt, last) of Job.epoch_saves for the job's strategy."""
+    strategy = job.strategy
+    if isinstance(strategy, FixedInterval) and strategy.every_epochs is not None:
+        m = strategy.every_epochs
+        return (lambda k: k // m), (lambda k: (k // m) * m)
+    if isinstance(strategy, OnImprovement):
+        saves = job.accuracies.improvement_saves()
+        cum = np.cumsum(saves)
+        newest = np.maximum.accumulate(np.where(saves, np.arange(saves.size), 0))
+        return (lambda k: int(cum[k])), (lambda k: int(newest[k]))
+    return (lambda k: 0), (lambda k: 0)

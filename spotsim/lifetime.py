@@ -13,7 +13,6 @@ billed) before the next grant.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import NamedTuple
 
 import simpy
@@ -94,6 +93,8 @@ class SpotRun:
         self.pattern_waits = pattern.replaces_capacity_waits or capacity == "trace"
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
         self.market = None
+        self.plain_clock = False
+        """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
 
     def new_market(self) -> SpotMarket:
         return SpotMarket(self.pattern.preemptions(self.streams.interrupts), self._wait_after, self.s.vm.notice_s,
@@ -160,12 +161,17 @@ class SpotRun:
             job.emit("vm_start", grant, lifetime=life, **({} if self.policy is None else {"market": choice.market}))
         notice = None
         token = [True]
+        cut = None
         if on_spot:
             uptime = self.market.at(grant).uptime_from(grant)
             if math.isfinite(uptime):
                 notice = draw_notice(s, self.streams, grant, uptime)
                 job.hold_notice(notice.at, life, uptime, notice.delivered)
-                _schedule_cut(env, env.active_process, notice.cut_at - grant, token, PREEMPTION)
+                if self.policy is None:  # nothing else interrupts: the lifetime waits for the cut itself
+                    delay = notice.cut_at - grant
+                    cut = (grant + delay, env.late(delay) if self.plain_clock else LateTimeout(env, delay))
+                else:
+                    _schedule_cut(env, env.active_process, notice.cut_at - grant, token, PREEMPTION)
         review = [None]
         if math.isfinite(choice.until):
             review[0] = _schedule_review(env, env.active_process, max(choice.until - grant, 0.0))
@@ -179,7 +185,10 @@ class SpotRun:
             # Start-up, restore, compilation and warm-up in one wait; a cut inside it is placed by the clock.
             ready = life_startup + life_restore + warm.compile_s + warm.warmup_s
             if ready > 0:
-                yield from self._wait_reviewed(env, ready, review, choice.market)
+                if cut is None:
+                    yield from self._wait_reviewed(env, ready, review, choice.market)
+                elif (yield from _sleep(env, ready, cut)):
+                    raise simpy.Interrupt(PREEMPTION)
             self._account_startup(life, life_startup)
             if logging:
                 job.emit("process_start", grant + life_startup, lifetime=life)
@@ -201,7 +210,10 @@ class SpotRun:
             horizon_at = notice.cut_at if notice is not None and USE_HORIZON else math.inf
             while job.state.epoch < job.epochs:
                 stretch = job.plan(CHUNK_EPOCHS, horizon_at - env.now, env.now)
-                if stretch.duration_s > 0:
+                if stretch.duration_s > 0 and cut is not None:
+                    if (yield from _sleep(env, stretch.duration_s, cut)):
+                        raise simpy.Interrupt(PREEMPTION)
+                elif stretch.duration_s > 0:
                     wait = stretch.duration_s
                     end = stretch.start + wait
                     while True:
@@ -212,15 +224,18 @@ class SpotRun:
                             if exc.cause != REVIEW:
                                 raise
                             x = env.now - stretch.start
-                            job.commit(stretch, bisect_right(stretch.ends, x), x)
+                            job.commit(stretch, stretch.locate(x), x)
                             if self._leaving(env, review, choice.market):
                                 raise
                             wait = end - env.now
-                job.commit(stretch, len(stretch.ends))
+                job.commit(stretch, stretch.locate_end())
                 stretch = None
             if job.pending is not None:  # the last asynchronous write ends before the job does
                 phase, flush_from = FLUSH, env.now
-                yield from self._wait_reviewed(env, job.pending.done_at - env.now, review, choice.market)
+                if cut is None:
+                    yield from self._wait_reviewed(env, job.pending.done_at - env.now, review, choice.market)
+                elif (yield from _sleep(env, max(job.pending.done_at - env.now, 0.0), cut)):
+                    raise simpy.Interrupt(PREEMPTION)
                 totals.checkpoint_s += env.now - flush_from
                 job.finish_pending(env.now)
         except simpy.Interrupt as exc:
@@ -348,6 +363,17 @@ class SpotRun:
         billed = t.spot_billed_s + (t.ondemand_billed_s * p.ondemand_per_h / max(p.spot_per_h, 1e-12)
                                     if t.ondemand_billed_s else 0.0)
         return now > lim.time_s and (billed > lim.cost_s or now > lim.stuck_s)
+
+
+def _sleep(env, seconds: float, cut: tuple):
+    """Wait `seconds` unless the cut (its time, and its LateTimeout) comes first; returns whether it did.
+
+    A cut at the very instant the wait ends comes after it (LateTimeout's priority)."""
+    if cut[0] < env.now + seconds:
+        yield cut[1]
+        return True
+    yield env.timeout(seconds)
+    return False
 
 
 def _schedule_cut(env, job_process, delay_s: float, token: list, cause: str) -> None:

@@ -14,7 +14,9 @@ import math
 import simpy
 
 from .baseline import ondemand_baseline
+from .clock import Clock, Done, drive
 from .config import Scenario
+from .epochs import ARRAY_BYTES_PER_EPOCH, MAX_ARRAY_EPOCHS, array_epochs_needed
 from .errors import ScenarioError
 from .events import EventLog
 from .interrupts import build_pattern
@@ -54,15 +56,19 @@ def planning_rate_per_h(scenario: Scenario, pattern: InterruptPattern) -> float:
 
 
 def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern=None,
-             limit_ratio: float = LIMIT_RATIO, measured: MeasuredRun | None = None) -> RunResult:
+             limit_ratio: float = LIMIT_RATIO, measured: MeasuredRun | None = None,
+             plain_clock: bool = True) -> RunResult:
     """Simulate one run of `scenario` with its own seeded random streams.
 
     `seed` is an int or a tuple of ints (e.g. (cell_seed, replication)); the same
     seed gives the same result. `pattern` may be given pre-built (sweeps reuse one).
     `measured` brings a replayed run's own epoch times, accuracies and start-ups,
-    for the job and its on-demand baseline alike.
+    for the job and its on-demand baseline alike. `plain_clock`: a run without a
+    deadline policy is driven by clock.Clock (False: by SimPy's event queue; the
+    results are the same, SimPy's are slower to get).
     """
     s = scenario
+    _check_epoch_arrays(s, measured)
     if pattern is None:
         pattern = build_pattern(s.interrupts, s.vm.notice_s)
     streams = RunStreams(seed)
@@ -73,8 +79,6 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     cost_s = limit_ratio * od_billed * s.prices.ondemand_per_h / max(s.prices.spot_per_h, 1e-12)
     time_s = limit_ratio * od_makespan
     limits = Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
-    env = simpy.Environment()
-    finished = env.event()
     if events is not None:
         job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
@@ -86,10 +90,17 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)
     run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job))
-    env.process(run.run(env, finished))
-    env.run(until=finished)
+    if policy is None and plain_clock:
+        run.plain_clock = True
+        clock = Clock()
+        drive(run.run(clock, Done()), clock)
+    else:
+        env = simpy.Environment()
+        finished = env.event()
+        env.process(run.run(env, finished))
+        env.run(until=finished)
     t = job.totals
-    final_acc = job.acc[job.state.epoch - 1] if job.state.epoch > 0 else s.accuracy.a_0
+    final_acc = job.accuracies.at(job.state.epoch - 1) if job.state.epoch > 0 else s.accuracy.a_0
     result = RunResult.from_totals(s, t, job.state.epoch, final_acc, od_makespan, od_billed)
     job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
              billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
@@ -106,6 +117,17 @@ def _check_run_size(s: Scenario, od_makespan_s: float, pattern, limit_ratio: flo
             f"{s.job.epochs} epochs of {s.job.epoch_s:g} s at {rate:.3g} preemptions/h may take "
             f"~{expected:.2g} VM lifetimes before the run finishes or stops, more than the simulator's "
             f"{MAX_LIFETIMES:,}: shorten the job (job.epochs, job.epoch_s) or lower interrupts.rate_per_h")
+
+
+def _check_epoch_arrays(s: Scenario, measured) -> None:
+    """Refuse a job too long for the per-epoch arrays it needs (epochs.MAX_ARRAY_EPOCHS)."""
+    if s.job.epochs > MAX_ARRAY_EPOCHS and (array_epochs_needed(s) or measured is not None):
+        raise ScenarioError(
+            "job.epochs", s.job.epochs,
+            f"needs per-epoch arrays in memory (epoch jitter, accuracy noise or milestone saves: about "
+            f"{ARRAY_BYTES_PER_EPOCH * s.job.epochs / 1e9:.1f} GB per run), more than the simulator keeps "
+            f"({MAX_ARRAY_EPOCHS:,} epochs): set job.epoch_jitter=0 and accuracy.noise_sd=0 with a strategy "
+            f"other than milestone (then any length runs in constant memory), or fewer, longer epochs")
 
 
 def check_deadline(s: Scenario, od_makespan_s: float | None = None, measured=None) -> float:

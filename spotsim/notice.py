@@ -31,11 +31,10 @@ durable at the kill is lost.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import NamedTuple
 
 from .job import WRITE_EPS_S
-from .plan import EVAL, TRAIN, Stretch
+from .plan import EVAL, TRAIN, Stretch, Where
 
 
 
@@ -124,15 +123,14 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     phase = None
     if stretch is not None:
         x = now - stretch.start
-        upto = bisect_right(stretch.ends, x)
-        job.commit(stretch, upto, x)
-        if upto < len(stretch.ends):
-            phase = stretch.phases[upto]
-            elapsed = x - (stretch.ends[upto - 1] if upto else 0.0)
+        where = stretch.locate(x)
+        job.commit(stretch, where, x)
+        phase = where.current
+        elapsed = x - where.cur_start
     job.release_notice(logged=not voluntary)
     if phase is not None:
         if phase.kind == TRAIN:
-            step = min(notice.finish_step_s, stretch.ends[upto] - x) if saving else 0.0
+            step = min(notice.finish_step_s, where.cur_end - x) if saving else 0.0
             if step > window:  # the kill comes before the step ends
                 step, cut_off = window, True
             job.train_partial(elapsed + step)
@@ -140,7 +138,7 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
         elif phase.kind == EVAL:
             totals.aborted_eval_s += elapsed
         elif job.async_write:
-            used, write_done, cut_off = _async_save_at_cut(job, now, notice, stretch, upto, elapsed,
+            used, write_done, cut_off = _async_save_at_cut(job, now, notice, where, x, elapsed,
                                                            notice.deadline and saving)
         else:
             left = job.write_s - elapsed
@@ -202,17 +200,16 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     return Exit(off_at, kill_at, killed, lost)
 
 
-def _async_save_at_cut(job, now: float, notice: Notice, stretch: Stretch, upto: int, elapsed: float,
+def _async_save_at_cut(job, now: float, notice: Notice, where: Where, x: float, elapsed: float,
                        drop: bool) -> tuple[float, bool, bool]:
     """The cut found an asynchronous save copying the state (or waiting for the write before it):
     the copy ends and its write follows, durable if it ends by the kill. `drop`: train_then_save's
     deadline: the job drops this save for the emergency save, which fits. Returns (used, write_done,
     cut_off)."""
     totals, window = job.totals, notice.window_s
-    ends = stretch.ends
-    phase = stretch.phases[upto]
-    phase_s = ends[upto] - (ends[upto - 1] if upto else 0.0)
-    left = ends[upto] - (now - stretch.start) + job.write_s  # copy (after any wait), then its write
+    phase = where.current
+    phase_s = where.cur_end - where.cur_start
+    left = where.cur_end - x + job.write_s  # copy (after any wait), then its write
     position = job.position(phase.epoch, phase.into)
     if job.pending is not None:  # the write before this save: it ends while the copy waits for it
         if job.pending.done_at - now > window + WRITE_EPS_S:

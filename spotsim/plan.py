@@ -13,6 +13,7 @@ lifetime, whatever its epochs and steps.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import NamedTuple
 
 from .strategies import TrainingState
@@ -42,9 +43,27 @@ class Phase(NamedTuple):
     """Periodic saves from the start of the stretch."""
 
 
-class Stretch:
-    """Planned phases from `start`: phase i ends `ends[i]` seconds after it, in state `phases[i]`."""
+class Where(NamedTuple):
+    """A stretch at an offset: the last phase completed by then and the phase in progress."""
 
+    key: object
+    """Orders the completed phases of one stretch (a list index, or a tuple)."""
+    done: Phase | None
+    """The state after the last completed phase (None: none yet)."""
+    current: Phase | None
+    """The end state of the phase in progress (None: the stretch is over)."""
+    cur_start: float
+    cur_end: float
+
+
+class Stretch:
+    """Planned phases from `start`: phase i ends `ends[i]` seconds after it, in state `phases[i]`.
+
+    The listed plan: asynchronous saves, logged runs and strategies without
+    arithmetic (arithmetic_plan.py plans the others without listing phases).
+    """
+
+    lazy = False
     __slots__ = ("start", "ends", "phases", "done", "train_logged", "writes")
 
     def __init__(self, start: float = 0.0):
@@ -61,6 +80,20 @@ class Stretch:
     @property
     def duration_s(self) -> float:
         return self.ends[-1] if self.ends else 0.0
+
+    def locate(self, x: float) -> Where:
+        """The last phase completed by offset `x` (key: the count of completed phases) and the next."""
+        ends, phases = self.ends, self.phases
+        upto = bisect_right(ends, x)
+        start = ends[upto - 1] if upto else 0.0
+        done = phases[upto - 1] if upto else None
+        if upto < len(ends):
+            return Where(upto, done, phases[upto], start, ends[upto])
+        return Where(upto, done, None, start, start)
+
+    def locate_end(self) -> Where:
+        upto = len(self.ends)
+        return Where(upto, self.phases[-1] if upto else None, None, self.duration_s, self.duration_s)
 
 
 def floored(interval: float | None) -> float | None:
@@ -81,16 +114,17 @@ def plan_stretch(job, max_epochs: int, horizon_s: float = math.inf, now: float =
     results, do not depend on it.
     """
     st, strategy = job.state, job.strategy
-    T, acc, V, W = job.train_s, job.acc, job.eval_s, job.write_s
     interval = floored(strategy.interval_s(st))
     stretch = Stretch(now)
     if job.async_write:
         return _plan_async(job, stretch, max_epochs, horizon_s, interval)
     e, into, since = st.epoch, job.into, st.train_s_since_checkpoint
+    stop = min(job.epochs, e + max_epochs)
+    T, acc = _values(job, e, stop)
+    V, W = job.eval_s, job.write_s
     best = job.best_before(e)
     t = work = 0.0
     saves = 0
-    stop = min(job.epochs, e + max_epochs)
     probe = TrainingState(checkpoint_write_s=st.checkpoint_write_s, uptimes_s=st.uptimes_s)
     add_end, add_phase = stretch.ends.append, stretch.phases.append
     save_after_epoch = strategy.save_after_epoch
@@ -153,13 +187,14 @@ def _plan_async(job, stretch: Stretch, max_epochs: int, horizon_s: float, interv
     """plan_stretch for asynchronous saves: a save waits for the write in flight, stalls `stall_s`,
     and its write ends `write_s` later; strategies see the stall as the save's cost (as in real mode)."""
     st, strategy = job.state, job.strategy
-    T, acc, V, W, S = job.train_s, job.acc, job.eval_s, job.write_s, job.stall_s
+    V, W, S = job.eval_s, job.write_s, job.stall_s
     e, into, since = st.epoch, job.into, st.train_s_since_checkpoint
+    stop = min(job.epochs, e + max_epochs)
+    T, acc = _values(job, e, stop)
     best = job.best_before(e)
     t = work = 0.0
     saves = 0
     busy = job.pending.done_at - stretch.start if job.pending is not None else -math.inf
-    stop = min(job.epochs, e + max_epochs)
     probe = TrainingState(checkpoint_write_s=st.checkpoint_write_s, uptimes_s=st.uptimes_s)
     ends, phases, writes = stretch.ends, stretch.phases, stretch.writes
 
@@ -207,3 +242,20 @@ def _plan_async(job, stretch: Stretch, max_epochs: int, horizon_s: float, interv
         if strategy.save_after_epoch(probe):
             save(e, 0.0)
     return stretch
+
+
+class _Offset:
+    """Per-epoch values of epochs [first, ...) indexed by absolute epoch (a few epochs at a time)."""
+
+    __slots__ = ("first", "values")
+
+    def __init__(self, first: int, values: list):
+        self.first, self.values = first, values
+
+    def __getitem__(self, e: int):
+        return self.values[e - self.first]
+
+
+def _values(job, e: int, stop: int):
+    """Training seconds and accuracies of epochs [e, stop), indexed by epoch."""
+    return (_Offset(e, job.epoch_times.slice(e, stop)), _Offset(e, job.accuracies.slice(e, stop)))

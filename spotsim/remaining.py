@@ -6,14 +6,14 @@ follow after a restore there (plan.py: training, validation and the
 strategy's periodic saves), without start-up or restore, so from the start of
 the job it is the on-demand baseline's work.
 
-Strategies that save only at epoch ends (fixed every N epochs, milestone,
-none) save at the same epochs whatever happened before, so the answer is a
-suffix sum computed once per job; time-based strategies (every_s, adaptive,
-young_daly) plan from the position with a fresh interval, memoised by
-position and interval.
+For the strategies arithmetic_plan.py plans (all built-in ones with blocking
+saves) the answer is that plan's duration from the position with a fresh
+interval: a few prefix sums, whatever the epochs. Asynchronous saves plan
+phase by phase from the position, memoised by position and interval.
 """
 from __future__ import annotations
 
+from .arithmetic_plan import ArithmeticStretch
 from .baseline import planned_from
 from .strategies import TrainingState
 
@@ -24,7 +24,6 @@ class RemainingWork:
     def __init__(self, job):
         self.job = job
         self.epoch_based = job.strategy.interval_s(TrainingState()) is None and not job.async_write
-        self._suffix: list[float] | None = None
         self._memo: dict = {}
 
     def remaining_s(self, epoch: int, into: float) -> float:
@@ -32,11 +31,9 @@ class RemainingWork:
         job = self.job
         if epoch >= job.epochs:
             return 0.0
-        if self.epoch_based:
-            if self._suffix is None:
-                self._suffix = self._epoch_suffix()
-            return self._suffix[epoch] - into
         state = self._restored_state(epoch)
+        if job.arithmetic:
+            return ArithmeticStretch(job, 0.0, state, into).duration_s
         key = (epoch, into, job.strategy.interval_s(state))
         hit = self._memo.get(key)
         if hit is None:
@@ -53,23 +50,6 @@ class RemainingWork:
         st = self.job.state
         return TrainingState(epoch=epoch, checkpoint_write_s=st.checkpoint_write_s, uptimes_s=st.uptimes_s,
                              last_val_acc=self.job.last_acc(epoch))
-
-    def _epoch_suffix(self) -> list[float]:
-        """suffix[e]: seconds from the start of epoch e to the end of the job."""
-        job = self.job
-        probe = TrainingState()
-        ask = job.strategy.save_after_epoch
-        best = None
-        per_epoch = []
-        for e, (te, a) in enumerate(zip(job.train_s, job.acc), start=1):
-            probe.epoch, probe.last_val_acc, probe.best_val_acc = e, a, best
-            if best is None or a > best:
-                best = a
-            per_epoch.append(te + job.eval_s + (job.write_s if ask(probe) else 0.0))
-        suffix = [0.0] * (job.epochs + 1)
-        for e in range(job.epochs - 1, -1, -1):
-            suffix[e] = suffix[e + 1] + per_epoch[e]
-        return suffix
 
     def _planned(self, epoch: int, into: float, state: TrainingState) -> float:
         probe = self.job.fresh()

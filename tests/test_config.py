@@ -37,7 +37,7 @@ BROKEN = [
     ("- a\n- b\n", "scenario", "mapping"),
     ("accuracy:\n  a_0: 0.9\n  a_max: 0.5\n", "accuracy.a_0", "a_max"),
     ("checkpoint:\n  on_notice: pray\n", "checkpoint.on_notice", "save_and_exit, train_then_save"),
-    ("job:\n  epochs: 100000000\n", "job.epochs", "memory"),
+    ("job:\n  epochs: 10000000000\n", "job.epochs", "memory"),
 ]
 
 

@@ -164,18 +164,3 @@ def test_free_first_hour_billing_still_ends_hopeless_runs():
     r = simulate(s, 0)
     assert not r.finished and r.cost_usd == 0.0
     assert r.makespan_h > 2 * LIMIT_RATIO * r.ondemand_makespan_h
-
-
-@pytest.mark.parametrize("strategy", ["none", "fixed", "milestone"])
-@SETTINGS
-@given(data=st.data())
-def test_quick_ondemand_baseline_equals_planned_one(strategy, data):
-    """For epoch-end strategies the on-demand baseline without phase planning equals the planned one."""
-    from spotsim.baseline import epoch_saves_only_s, planned_s
-    from spotsim.job import Job
-    from spotsim.rng import RunStreams
-    from spotsim.strategies import build_strategy
-    s, seed = data.draw(scenarios(strategy, "none"))
-    job = Job(s, RunStreams(seed), build_strategy(s.checkpoint, 0.0))
-    assume(job.strategy.interval_s(job.state) is None)  # fixed every_s is time-based: always planned
-    assert epoch_saves_only_s(job) == pytest.approx(planned_s(job), rel=1e-12, abs=1e-9)

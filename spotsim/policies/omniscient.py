@@ -49,7 +49,7 @@ def hindsight_run(s, job, pattern, streams, od_makespan_s: float, od_billed_s: f
     # Compilation and warm-up count as start-up; every lifetime's compilation as if its cache were
     # restored (the first pays more): the optimum stays a floor.
     warm = s.job.warmup_s + s.job.compile_s * s.job.compile_cached_fraction
-    costs = Costs(work_s=sum(job.train_s) + job.epochs * job.eval_s, startup_s=s.vm.startup_s + warm,
+    costs = Costs(work_s=job.epoch_times.total + job.epochs * job.eval_s, startup_s=s.vm.startup_s + warm,
                   restore_s=s.checkpoint.restore_s, spot_per_h=s.prices.spot_per_h,
                   ondemand_per_h=s.prices.ondemand_per_h,
                   free_if_preempted_within_s=s.billing.free_if_preempted_within_s)
@@ -64,7 +64,7 @@ def hindsight_run(s, job, pattern, streams, od_makespan_s: float, od_billed_s: f
     t.work_s = costs.work_s if schedule.feasible else 0.0
     t.first_startup_s = s.vm.startup_s
     epochs = job.epochs if schedule.feasible else 0
-    final_acc = job.acc[epochs - 1] if epochs else s.accuracy.a_0
+    final_acc = job.accuracies.at(epochs - 1) if epochs else s.accuracy.a_0
     result = RunResult.from_totals(s, t, epochs, final_acc, od_makespan_s, od_billed_s)
     if not schedule.feasible:
         return result
