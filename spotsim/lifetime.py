@@ -31,6 +31,8 @@ STARTUP, WORK, FLUSH = "startup", "work", "flush"
 PREEMPTION, REVIEW = "preemption", "review"
 """Interrupt causes: the preemption's cut, and a deadline policy's review of a running lifetime."""
 FINISHED, PREEMPTED, LEFT = "finished", "preempted", "left"
+TAKE_SPOT, WAIT_FOR_SPOT = Decision(SPOT), Decision(WAIT, math.inf)
+"""The only decisions of a run without a policy."""
 MIN_WAIT_S = 1e-6
 """Shortest wait a policy's WAIT gets: a decision repeated at the same instant would loop forever."""
 LATE = 2
@@ -94,6 +96,7 @@ class SpotRun:
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
         self.market = None
         self.plain_clock = False
+        self._warm: dict = {}
         """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
 
     def new_market(self) -> SpotMarket:
@@ -107,8 +110,10 @@ class SpotRun:
         previous = None
         while True:
             now = env.now
+            period = None
             if policy is None:
-                choice = Decision(SPOT) if market.available(now) else Decision(WAIT, math.inf)
+                period = market.at(now)
+                choice = TAKE_SPOT if period.available(now) else WAIT_FOR_SPOT
             else:
                 choice = policy.decide(self.situation(now, None))
             if choice.market == WAIT:
@@ -122,7 +127,7 @@ class SpotRun:
             if previous is not None and choice.market != previous:
                 self.job.totals.switches += 1
             previous = choice.market
-            outcome = yield from self._lifetime(env, choice)
+            outcome = yield from self._lifetime(env, choice, period)
             if outcome == FINISHED:
                 finished.succeed()
                 return
@@ -149,8 +154,9 @@ class SpotRun:
                          s.billing.minimum_s, s.billing.increment_s, s.job.eval_s)
 
     # -- one lifetime -------------------------------------------------------------------
-    def _lifetime(self, env, choice: Decision):
-        """One VM lifetime on the chosen market, from grant to finish, preemption or voluntary stop."""
+    def _lifetime(self, env, choice: Decision, period=None):
+        """One VM lifetime on the chosen market, from grant to finish, preemption or voluntary stop
+        (`period`: the Spot period current at the grant, if the caller has it)."""
         job, s, totals = self.job, self.s, self.job.totals
         on_spot = choice.market == SPOT
         logging = job.events is not None
@@ -163,7 +169,7 @@ class SpotRun:
         token = [True]
         cut = None
         if on_spot:
-            uptime = self.market.at(grant).uptime_from(grant)
+            uptime = (period or self.market.at(grant)).uptime_from(grant)
             if math.isfinite(uptime):
                 notice = draw_notice(s, self.streams, grant, uptime)
                 job.hold_notice(notice.at, life, uptime, notice.delivered)
@@ -306,6 +312,14 @@ class SpotRun:
     def _warm_costs(self, life: int, cached: bool) -> "Warm":
         """Compilation and warm-up of lifetime `life` (`cached`: a checkpoint, and the compile cache
         saved beside it, is restored): measured, else the scenario's."""
+        if self.measured is None:  # the same every lifetime but for the cache
+            hit = self._warm.get(cached)
+            if hit is None:
+                hit = self._warm[cached] = self._scenario_warm(cached)
+            return hit
+        return self._scenario_warm(cached, life)
+
+    def _scenario_warm(self, cached: bool, life: int = 0) -> "Warm":
         j = self.s.job
         compile_s = j.compile_s * (j.compile_cached_fraction if cached else 1.0)
         warmup_s = j.warmup_s

@@ -24,10 +24,21 @@ class AdaptiveInterval(CheckpointStrategy):
     name = "adaptive"
 
     def mtbf_estimate_s(self, uptimes_s) -> float:
-        """The EMA of observed uptimes, starting from the prior."""
-        m = self.prior_mtbf_s
-        for u in uptimes_s:
-            m = self.ema_alpha * u + (1.0 - self.ema_alpha) * m
+        """The EMA of observed uptimes, starting from the prior.
+
+        Uptimes only ever grow at the end, so the estimate of the list seen last is carried
+        forward over the new ones (the same additions in the same order: the same value), not
+        recomputed from the prior: O(1) a call rather than O(preemptions so far).
+        """
+        seen = self.__dict__.get("_seen")
+        if seen is not None and seen[0] is uptimes_s and seen[1] <= len(uptimes_s):
+            start, m = seen[1], seen[2]
+        else:
+            start, m = 0, self.prior_mtbf_s
+        a = self.ema_alpha
+        for i in range(start, len(uptimes_s)):
+            m = a * uptimes_s[i] + (1.0 - a) * m
+        object.__setattr__(self, "_seen", (uptimes_s, len(uptimes_s), m))
         return m
 
     def interval_s(self, state: TrainingState) -> float:
