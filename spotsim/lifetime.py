@@ -136,6 +136,85 @@ class SpotRun:
                 finished.succeed()
                 return
 
+    def run_plain(self) -> None:
+        """run() without a clock to yield to, for the commonest runs: no policy, no event log, no
+        measured run, blocking saves planned as arithmetic (`plain_runs` says which).
+
+        Nothing can interrupt such a run but each lifetime's own cut, so it is a loop: the same
+        decisions, waits and accounting as run() and _lifetime() in the same order and with the
+        same float operations (tests/test_clock.py holds the two to identical results).
+        """
+        job, s, totals, streams = self.job, self.s, self.job.totals, self.streams
+        market = self.market = self.new_market()
+        startup, restore_s, billing = s.vm.startup_s, s.checkpoint.restore_s, s.billing
+        now = 0.0
+        while True:
+            period = market.at(now)
+            if not period.available(now):
+                wait = market.wait_s(now)
+                totals.wait_s += wait
+                now = now + wait
+                continue
+            grant = now
+            totals.lifetimes += 1
+            life = totals.lifetimes
+            uptime = period.uptime_from(grant)
+            notice = None
+            cut_at = math.inf
+            if math.isfinite(uptime):
+                notice = draw_notice(s, streams, grant, uptime)
+                cut_at = grant + (notice.cut_at - grant)
+            cached = job.durable is not None
+            life_restore = restore_s if cached else 0.0
+            warm = self._warm_costs(life, cached)
+            ready = startup + life_restore + warm.compile_s + warm.warmup_s
+            stretch = None
+            if ready > 0 and cut_at < now + ready:
+                now = cut_at
+                self._cut_in_startup(now - grant, life, startup, life_restore, warm, grant)
+            else:
+                if ready > 0:
+                    now = now + ready
+                self._account_startup(life, startup)
+                if cached:
+                    totals.restore_s += life_restore
+                    job.restore()
+                else:
+                    job.restart_from_scratch()
+                totals.compile_s += warm.compile_s
+                totals.warmup_s += warm.warmup_s
+                if job.state.epoch < job.epochs:
+                    stretch = job.plan(CHUNK_EPOCHS, math.inf, now)
+                    duration = stretch.duration_s
+                    if duration > 0 and cut_at < now + duration:
+                        now = cut_at
+                    else:
+                        if duration > 0:
+                            now = now + duration
+                        job.commit(stretch, stretch.locate_end())
+                        stretch = None
+                if stretch is None:  # the job is done
+                    totals.finished = True
+                    totals.makespan_s = now
+                    totals.bill(lifetime_billed_s(now - grant, billing, preempted=False), True)
+                    return
+            totals.preemptions += 1
+            job.state.uptimes_s.append(notice.uptime_s)
+            ended = stop_at_cut(job, now, notice, stretch, life)
+            if ended.kill_at > now:
+                now = now + (ended.kill_at - now)
+            totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, billing), True)
+            market.killed_at(now)
+            if self._over_limit(now):
+                totals.makespan_s = now
+                return
+
+    @property
+    def plain_runs(self) -> bool:
+        """Whether run_plain() can run this run."""
+        return (self.policy is None and self.job.events is None and self.measured is None
+                and self.job.arithmetic)
+
     def situation(self, now: float, on: str | None) -> Situation:
         """What the policy sees at `now` (see policies/base.py)."""
         job, s = self.job, self.s

@@ -91,9 +91,12 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     policy = None if s.policy.name == "spot_only" else build_policy(s)
     run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job))
     if policy is None and plain_clock:
-        run.plain_clock = True
-        clock = Clock()
-        drive(run.run(clock, Done()), clock)
+        if run.plain_runs:
+            run.run_plain()
+        else:
+            run.plain_clock = True
+            clock = Clock()
+            drive(run.run(clock, Done()), clock)
     else:
         env = simpy.Environment()
         finished = env.event()
