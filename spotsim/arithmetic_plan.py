@@ -138,8 +138,12 @@ class ArithmeticStretch:
 
     def _locate_epochs(self, x: float) -> Where:
         e0, n = self.e0, self.n
-        guess = e0 + int(x / self.avg) if self.avg > 0 else e0
-        k = _gallop(e0, n, lambda i: self._epoch_end(i) > x, guess)
+        guess = min(e0 + int(x / self.avg), n - 1) if self.avg > 0 else e0
+        end = self._epoch_end
+        if end(guess) > x:  # the guess is usually the epoch or the one after it
+            k = guess if guess == e0 or end(guess - 1) <= x else _gallop(e0, guess, lambda i: end(i) > x, guess - 2)
+        else:
+            k = guess + 1 if guess + 1 >= n or end(guess + 1) > x else _gallop(guess + 2, n, lambda i: end(i) > x, guess + 2)
         if k >= n:
             return self._final()
         end, train = self._epoch_phase(k, TRAIN)

@@ -171,12 +171,13 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     # A voluntary stop saves only what takes longer to redo than to save and restore.
     worth = job.unsaved_s > (ew + (s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else 1e-12)
     if saving and not cut_off and not write_done and (fits or used < window) and worth:
-        position = job.position(job.state.epoch, job.into)
+        position = job.position(job.state.epoch, job.into) if job.events is not None else None
         if fits:
             totals.checkpoint_s += ew
             job.emergency_save_done(ew)
-            job.emit("checkpoint", now + used + ew, kind="emergency", ok=True, epoch=position,
-                     seconds=ew, stall_s=ew)
+            if job.events is not None:
+                job.emit("checkpoint", now + used + ew, kind="emergency", ok=True, epoch=position,
+                         seconds=ew, stall_s=ew)
             used += ew
             saved = True
         else:
@@ -196,7 +197,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     off_at = kill_at if killed else now + used
     totals.notice_idle_s += kill_at - off_at
     lost = job.lose_unsaved()
-    job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
+    if job.events is not None:
+        job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
     return Exit(off_at, kill_at, killed, lost)
 
 

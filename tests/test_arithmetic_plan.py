@@ -165,3 +165,25 @@ def test_a_job_too_long_for_per_epoch_arrays_is_refused_in_one_line():
         simulate(s, 1)
     msg = str(exc.value)
     assert "\n" not in msg and "job.epochs" in msg and "10,000,000" in msg and "noise_sd" in msg
+
+
+@pytest.mark.parametrize("sets", [
+    ["checkpoint.strategy=milestone", "accuracy.noise_sd=0.02", "job.epoch_jitter=0.3"],
+    ["checkpoint.strategy=fixed", "checkpoint.every_epochs=7", "job.epoch_jitter=0.5"],
+    ["checkpoint.strategy=adaptive", "job.epoch_jitter=0.2"],
+    ["checkpoint.strategy=fixed", "checkpoint.every_epochs=null", "checkpoint.every_s=50", "job.epoch_jitter=0.4"],
+], ids=["milestone", "fixed_epochs", "adaptive", "fixed_s"])
+def test_long_irregular_jobs_locate_like_the_listed_plan(sets):
+    """5,000 epochs of drawn lengths (the search's first guess is then far off): the phase at 300 offsets
+    across the job is the listed plan's."""
+    import random
+    s = load_scenario(sets=["job.epochs=5000", "job.epoch_s=10", "job.eval_s=0.5", "checkpoint.write_s=2"] + sets)
+    job = Job(s, RunStreams(7), build_strategy(s.checkpoint, 4.0))
+    fast, listed = ArithmeticStretch(job, 0.0), plan_stretch(job, job.epochs, float("inf"), 0.0)
+    assert fast.duration_s == pytest.approx(listed.duration_s, **APPROX)
+    rng = random.Random(3)
+    for _ in range(300):
+        x = rng.uniform(0.0, listed.duration_s)
+        a, b = fast.locate(x), listed.locate(x)
+        _same_phase(a.done, b.done)
+        _same_phase(a.current, b.current)
