@@ -19,7 +19,7 @@ import simpy
 
 from .billing import lifetime_billed_s, preempted_lifetime_billed_s
 from .market import SpotMarket
-from .notice import draw_notice, leave_notice, stop_at_cut
+from .notice import draw_notice, leave_notice, stop_at_cut, stop_in_startup
 from .policies.base import SPOT, WAIT, Decision, Situation
 
 CHUNK_EPOCHS = 64
@@ -169,7 +169,8 @@ class SpotRun:
             warm = self._warm_costs(life, cached)
             ready = startup + life_restore + warm.compile_s + warm.warmup_s
             stretch = None
-            if ready > 0 and cut_at < now + ready:
+            in_startup = ready > 0 and cut_at < now + ready
+            if in_startup:
                 now = cut_at
                 self._cut_in_startup(now - grant, life, startup, life_restore, warm, grant)
             else:
@@ -200,7 +201,10 @@ class SpotRun:
                     return
             totals.preemptions += 1
             job.state.uptimes_s.append(notice.uptime_s)
-            ended = stop_at_cut(job, now, notice, stretch, life)
+            if in_startup and job.pending is None and job.unsaved_s == 0.0:
+                ended = stop_in_startup(job, now, notice)
+            else:
+                ended = stop_at_cut(job, now, notice, stretch, life)
             if ended.kill_at > now:
                 now = now + (ended.kill_at - now)
             totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, billing), True)
