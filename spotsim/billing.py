@@ -31,7 +31,8 @@ def preempted_lifetime_billed_s(off_s: float, kill_s: float, billing) -> float:
     instance that EC2 interrupts in its first hour), which a careful job does.
     A VM the kill powered off has `off_s` = `kill_s`.
     """
-    killed = lifetime_billed_s(kill_s, billing, preempted=True)
+    minimum_s, increment_s = billing.minimum_s, billing.increment_s  # lifetime_billed_s, inlined: per lifetime
+    killed = 0.0 if kill_s < billing.free_if_preempted_within_s else billed_seconds(kill_s, minimum_s, increment_s)
     if off_s >= kill_s:
         return killed
-    return min(lifetime_billed_s(off_s, billing, preempted=False), killed)
+    return min(billed_seconds(off_s, minimum_s, increment_s), killed)

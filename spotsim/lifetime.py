@@ -147,6 +147,8 @@ class SpotRun:
         job, s, totals, streams = self.job, self.s, self.job.totals, self.streams
         market = self.market = self.new_market()
         startup, restore_s, billing = s.vm.startup_s, s.checkpoint.restore_s, s.billing
+        warm_by_cache = (self._warm_costs(0, False), self._warm_costs(0, True))
+        limits = self.limits
         now = 0.0
         while True:
             period = market.at(now)
@@ -166,13 +168,16 @@ class SpotRun:
                 cut_at = grant + (notice.cut_at - grant)
             cached = job.durable is not None
             life_restore = restore_s if cached else 0.0
-            warm = self._warm_costs(life, cached)
+            warm = warm_by_cache[cached]
             ready = startup + life_restore + warm.compile_s + warm.warmup_s
             stretch = None
             in_startup = ready > 0 and cut_at < now + ready
             if in_startup:
                 now = cut_at
-                self._cut_in_startup(now - grant, life, startup, life_restore, warm, grant)
+                if now - grant <= startup and life > 1:  # _cut_in_startup's first case, inlined
+                    totals.startup_s += now - grant
+                else:
+                    self._cut_in_startup(now - grant, life, startup, life_restore, warm, grant)
             else:
                 if ready > 0:
                     now = now + ready
@@ -209,7 +214,7 @@ class SpotRun:
                 now = now + (ended.kill_at - now)
             totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, billing), True)
             market.killed_at(now)
-            if self._over_limit(now):
+            if now > limits.time_s and self._over_limit(now):
                 totals.makespan_s = now
                 return
 
