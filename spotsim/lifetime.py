@@ -96,12 +96,13 @@ class SpotRun:
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
         self.market = None
         self.plain_clock = False
-        self._warm: dict = {}
         """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
+        self._warm: dict = {}
 
     def new_market(self) -> SpotMarket:
-        return SpotMarket(self.pattern.preemptions(self.streams.interrupts), self._wait_after, self.s.vm.notice_s,
-                          self.pattern_waits)
+        no_waits = not self.pattern_waits and self.s.capacity.wait == "none"
+        return SpotMarket(self.pattern.preemptions(self.streams.interrupts),
+                          _no_wait if no_waits else self._wait_after, self.s.vm.notice_s, self.pattern_waits)
 
     def run(self, env: simpy.Environment, finished: simpy.Event):
         """Lifetime after lifetime until the epochs are done or the run is hopeless."""
@@ -465,6 +466,11 @@ class SpotRun:
         billed = t.spot_billed_s + (t.ondemand_billed_s * p.ondemand_per_h / max(p.spot_per_h, 1e-12)
                                     if t.ondemand_billed_s else 0.0)
         return now > lim.time_s and (billed > lim.cost_s or now > lim.stuck_s)
+
+
+def _no_wait(pre) -> float:
+    """Capacity comes back at once after a kill (capacity.wait none, and no waits from the pattern)."""
+    return 0.0
 
 
 def _sleep(env, seconds: float, cut: tuple):
