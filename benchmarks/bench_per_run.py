@@ -327,7 +327,7 @@ def rate_text(r: dict) -> str:
 def compare_breakeven(old_path: Path, new_path: Path, old_label: str) -> dict:
     """Print the old and new break-even tables side by side; return how far they agree."""
     old, new = read_breakeven(old_path), read_breakeven(new_path)
-    print(f"\nbreak-even preemption rates per hour [95% CI]")
+    print("\nbreak-even preemption rates per hour [95% CI]")
     print(f"{'strategy':<10} {'pattern':<8} {'metric':<6} {'old (' + old_label + ')':<30} {'new':<30} rel diff")
     same_status, max_rel, outside = 0, 0.0, []
     for key in [*new, *(k for k in old if k not in new)]:  # breakeven.csv's own order

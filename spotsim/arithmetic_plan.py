@@ -25,14 +25,14 @@ from .plan import EVAL, SAVE, TRAIN, Phase, Where, floored
 from .strategies import AdaptiveInterval, FixedInterval, NoCheckpoints, OnImprovement, TrainingState, YoungDaly
 
 TIME_BASED = (FixedInterval, AdaptiveInterval, YoungDaly)
-EPOCH_BASED = (FixedInterval, OnImprovement, NoCheckpoints, YoungDaly)
+PLANNED = (*TIME_BASED, OnImprovement, NoCheckpoints)
+"""The strategies planned here (fixed and young_daly may also save at epoch ends, or never)."""
 _new = tuple.__new__
 
 
 def supports(job) -> bool:
     """Whether `job`'s stretches can be planned as arithmetic (blocking saves, a known strategy)."""
-    return not job.async_write and type(job.strategy) in (FixedInterval, AdaptiveInterval, YoungDaly,
-                                                          OnImprovement, NoCheckpoints)
+    return not job.async_write and type(job.strategy) in PLANNED
 
 
 def _gallop(lo: int, hi: int, pred, guess: int) -> int:

@@ -21,11 +21,7 @@ class Clock:
         self.now = 0.0
 
     def timeout(self, delay: float) -> float:
-        """The time the wait ends (what the process yields)."""
-        return self.now + delay
-
-    def late(self, delay: float) -> float:
-        """The cut's wake-up, at now + delay (SimPy: a LateTimeout)."""
+        """The time the wait ends (what the process yields; also the cut's wake-up, SimPy's LateTimeout)."""
         return self.now + delay
 
 

@@ -45,9 +45,6 @@ class EpochTimes:
             return cls(int(arr.size), float(arr[0]))
         return cls(int(arr.size), None, arr)
 
-    def __len__(self) -> int:
-        return self.n
-
     def at(self, e: int) -> float:
         """Seconds of epoch `e` (0-based)."""
         return self.uniform_s if self.array is None else float(self.array[e])
@@ -61,9 +58,6 @@ class EpochTimes:
         if self.array is None:
             return [self.uniform_s] * max(b - a, 0)
         return self.array[a:b].tolist()
-
-    def tolist(self) -> list[float]:
-        return self.slice(0, self.n)
 
 
 class Accuracies:

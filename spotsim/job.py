@@ -20,9 +20,8 @@ from .epochs import Accuracies, EpochTimes
 from .events import EventLog
 from .measured import MeasuredRun
 from .plan import EVAL, SAVE, TRAIN, Stretch, Where, plan_stretch
-from .strategies import FixedInterval, OnImprovement
 from .rng import RunStreams
-from .strategies import CheckpointStrategy, TrainingState
+from .strategies import CheckpointStrategy, FixedInterval, OnImprovement, TrainingState
 from .totals import Totals
 
 

@@ -264,7 +264,7 @@ class SpotRun:
                 job.hold_notice(notice.at, life, uptime, notice.delivered)
                 if self.policy is None:  # nothing else interrupts: the lifetime waits for the cut itself
                     delay = notice.cut_at - grant
-                    cut = (grant + delay, env.late(delay) if self.plain_clock else LateTimeout(env, delay))
+                    cut = (grant + delay, env.timeout(delay) if self.plain_clock else LateTimeout(env, delay))
                 else:
                     _schedule_cut(env, env.active_process, notice.cut_at - grant, token, PREEMPTION)
         review = [None]

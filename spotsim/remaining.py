@@ -23,7 +23,6 @@ class RemainingWork:
 
     def __init__(self, job):
         self.job = job
-        self.epoch_based = job.strategy.interval_s(TrainingState()) is None and not job.async_write
         self._memo: dict = {}
 
     def remaining_s(self, epoch: int, into: float) -> float:
