@@ -20,6 +20,8 @@ import yaml
 from . import clouds
 from .errors import ScenarioError, SpotsimError
 from .interrupts.trace_io import load_trace
+from .zones.spec import POLICIES as ZONE_POLICIES
+from .zones.spec import Zone, check_zones, parse_zones
 
 STRATEGY_NAMES = ("none", "fixed", "adaptive", "milestone", "young_daly")
 PATTERN_NAMES = ("none", "regular", "poisson", "bursty", "weibull", "trace")
@@ -90,6 +92,9 @@ class Checkpoint:
                                       doc="write time adaptive/young_daly assume until a save is measured "
                                           "(default write_s; real mode's --write-s)")
     restore_s: float = key(5.0, "seconds", lo=0, doc="seconds to load a checkpoint when a VM starts")
+    size_gb: float = key(0.2, "number", lo=0,
+                         doc="checkpoint size in GB, what a move between regions transfers (zones; ResNet-50 "
+                             "weights and SGD momentum: ~0.2 GB)")
     emergency: bool = key(True, "bool", doc="save when the preemption notice arrives")
     on_notice: str = key("save_and_exit", "choice", choices=ON_NOTICE,
                          doc="what the job does with the notice window: save_and_exit (save at once, then "
@@ -157,6 +162,13 @@ class Policy:
     tick_s: float | None = key(None, "seconds", lo=1, optional=True,
                                doc="omniscient: time step of the hindsight optimisation (default: the trace's "
                                    "tick, else 60 s)")
+    zones: str = key("stay", "choice", choices=ZONE_POLICIES,
+                     doc="with `zones:`, where each lifetime runs: stay (the first zone, waiting for it), "
+                         "failover (the first zone in the list with capacity), cheapest (the lowest Spot price "
+                         "with capacity, moving regions only when the saving pays for the move); docs/zones.md")
+    zones_allowed: int | None = key(None, "int", lo=1, optional=True,
+                                    doc="use only the first N zones of `zones:` (default all; sweep it for cost "
+                                        "against the number of zones allowed)")
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,21 @@ class Vm:
 class Capacity:
     wait: str = key("none", "choice", choices=WAIT_KINDS, doc="time until a new Spot VM is granted")
     wait_s: float = key(0.0, "seconds", lo=0, doc="fixed wait, or the mean of an exponential one")
+
+
+@dataclass(frozen=True)
+class Moves:
+    """Moving a checkpoint between regions, by relationship (docs/zones.md#sources)."""
+
+    same_region_gbps: float = key(9.72, "number", lo=0, lo_open=True,
+                                  doc="Gbit/s of a download within a region (SkyNomad's S3 measurement)")
+    cross_region_gbps: float = key(8.20, "number", lo=0, lo_open=True,
+                                   doc="Gbit/s between regions of one cloud (SkyNomad's S3 measurement)")
+    cross_cloud_gbps: float = key(3.59, "number", lo=0, lo_open=True,
+                                  doc="Gbit/s between clouds (SkyNomad's cross-continent S3 measurement)")
+    same_region_per_gb: float = key(0.0, "price", lo=0, doc="$/GB between zones of one region")
+    cross_region_per_gb: float = key(0.02, "price", lo=0, doc="$/GB between regions (AWS S3 inter-region)")
+    cross_cloud_per_gb: float = key(0.09, "price", lo=0, doc="$/GB to another cloud (AWS internet egress)")
 
 
 @dataclass(frozen=True)
@@ -204,7 +231,7 @@ class Breakeven:
 
 SECTIONS = {"job": Job, "checkpoint": Checkpoint, "interrupts": Interrupts, "policy": Policy, "vm": Vm,
             "capacity": Capacity, "prices": Prices, "billing": Billing, "accuracy": Accuracy,
-            "breakeven": Breakeven}
+            "breakeven": Breakeven, "moves": Moves}
 TOP_LEVEL = {"name": _spec("str", optional=True), "description": _spec("str", optional=True),
              "cloud": _spec("choice", choices=tuple(clouds.CLOUDS), optional=True),
              "gpu": _spec("str", optional=True)}
@@ -228,6 +255,9 @@ class Scenario:
     billing: Billing = field(default_factory=Billing)
     accuracy: Accuracy = field(default_factory=Accuracy)
     breakeven: Breakeven = field(default_factory=Breakeven)
+    moves: Moves = field(default_factory=Moves)
+    zones: tuple[Zone, ...] = ()
+    """Zones the job may use, in the user's order (docs/zones.md); empty: one zone, interrupts' own."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -311,13 +341,22 @@ def _file_layers(path: Path, seen: tuple) -> list[tuple[str, dict]]:
             raise ScenarioError("extends", base, "must be the path of another scenario file", str(path))
         layers += _file_layers(path.parent / base, seen + (path.resolve(),))
     trace = doc.get("interrupts", {}).get("trace") if isinstance(doc.get("interrupts"), dict) else None
-    if isinstance(trace, str) and not Path(trace).is_absolute():
-        candidate = path.parent / trace
-        # Relative to the scenario file; fall back to the working directory.
-        if candidate.exists() or not Path(trace).exists():
-            doc["interrupts"]["trace"] = str(candidate)
+    if isinstance(trace, str):
+        doc["interrupts"]["trace"] = _relative_to(path, trace)
+    if isinstance(doc.get("zones"), list):
+        doc["zones"] = [{k: _relative_to(path, v) if k in ("trace", "price_trace") and isinstance(v, str) else v
+                         for k, v in z.items()} if isinstance(z, dict) else z for z in doc["zones"]]
     layers.append((str(path), doc))
     return layers
+
+
+def _relative_to(scenario_path: Path, file: str) -> str:
+    """A path written in a scenario file: relative to the file's folder; else as given from the working
+    directory when only that exists."""
+    if Path(file).is_absolute():
+        return file
+    candidate = scenario_path.parent / file
+    return str(candidate) if candidate.exists() or not Path(file).exists() else file
 
 
 def _set_dotted(layer: dict, dotted: str, value) -> None:
@@ -338,7 +377,7 @@ def _unknown(key_path: str, value, known, source):
 
 def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False) -> Scenario:
     """Merge layers over the defaults and the cloud preset, check, and freeze."""
-    merged: dict = {"name": "default", "description": None, "cloud": "gcp", "gpu": "L4"}
+    merged: dict = {"name": "default", "description": None, "cloud": "gcp", "gpu": "L4", "zones": ()}
     for sec, cls in SECTIONS.items():
         merged[sec] = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                        for f in fields(cls)}
@@ -352,8 +391,11 @@ def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False)
         for top, val in layer.items():
             if top in TOP_LEVEL:
                 continue
+            if top == "zones":
+                parse_zones(val, source)
+                continue
             if top not in SECTIONS:
-                _unknown(top, val, list(TOP_LEVEL) + list(SECTIONS), source)
+                _unknown(top, val, list(TOP_LEVEL) + ["zones"] + list(SECTIONS), source)
             if not isinstance(val, dict):
                 raise ScenarioError(top, val, "must be a mapping of keys (a section)", source)
             allowed = [f.name for f in fields(SECTIONS[top])]
@@ -369,6 +411,11 @@ def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False)
     all_layers = ([("preset " + f"{cloud}/{gpu}", preset)] if not known_complete else []) + list(layers)
     for source, layer in all_layers:
         for top, val in layer.items():
+            if top == "zones":  # a later layer's list replaces an earlier one whole
+                merged[top] = parse_zones(val, source)
+                sources[top] = source
+                user_set.add(top)
+                continue
             if top in TOP_LEVEL:
                 merged[top] = val
                 sources[top] = source
@@ -395,8 +442,10 @@ def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False)
             kwargs[f.name] = _check_value(dotted, merged[sec][f.name], f.metadata, sources.get(dotted))
         built[sec] = cls(**kwargs)
     scenario = Scenario(name=str(merged["name"] or "scenario"), description=merged["description"],
-                        cloud=merged["cloud"], gpu=merged["gpu"], **built)
-    _check_combinations(scenario, sources, user_set, known_complete)
+                        cloud=merged["cloud"], gpu=merged["gpu"], zones=merged["zones"], **built)
+    order = {source: i for i, (source, _) in enumerate(all_layers)}
+    after_zones = {k for k in user_set if order.get(sources.get(k), -1) > order.get(sources.get("zones"), -1)}
+    _check_combinations(scenario, sources, user_set, known_complete, after_zones)
     return scenario
 
 
@@ -474,6 +523,28 @@ def _check_value(dotted: str, value, spec: dict, source):
     return value
 
 
+def _zones_replace_trace(s: Scenario, sources: dict, after_zones: set, known_complete: bool) -> None:
+    """With `zones:`, the zones' traces are the interrupts: pattern `trace`, and interrupts.trace is the
+    first zone's (what the single-zone parts of the model read). Interrupt keys set in a layer after the
+    one with the zones (a later file, --set) conflict with them and are refused."""
+    it = s.interrupts
+    if not known_complete:
+        for dotted, allowed in (("interrupts.pattern", ("trace",)), ("interrupts.trace", (None,)),
+                                ("interrupts.rate_per_h", (None,))):
+            value = s.get(dotted)
+            if dotted in after_zones and value not in allowed:
+                raise ScenarioError(dotted, value, "with `zones:`, each zone's own trace is its capacity: leave "
+                                    "interrupts.pattern at trace (or unset) and interrupts.trace and "
+                                    "interrupts.rate_per_h unset", sources.get(dotted))
+    check_zones(s, sources.get)
+    first = s.zones[0]
+    object.__setattr__(it, "pattern", "trace")
+    object.__setattr__(it, "trace", first.trace)
+    object.__setattr__(it, "rate_per_h", None)
+    if first.trace_convention is not None:
+        object.__setattr__(it, "trace_convention", first.trace_convention)
+
+
 def _check_trace_start(it: Interrupts, source) -> None:
     """A pinned start must fall inside the trace: a start past its end is refused, not wrapped,
     because it most likely means other units (ms, hours) and wrapping would hide that."""
@@ -486,8 +557,11 @@ def _check_trace_start(it: Interrupts, source) -> None:
                             f"must be seconds into the trace, below its length ({length:.10g} s)", source)
 
 
-def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complete: bool) -> None:
+def _check_combinations(s: Scenario, sources: dict, user_set: set, known_complete: bool,
+                        after_zones: set = frozenset()) -> None:
     ck, it = s.checkpoint, s.interrupts
+    if s.zones:
+        _zones_replace_trace(s, sources, after_zones, known_complete)
     if ck.strategy == "fixed" and (ck.every_epochs is None) == (ck.every_s is None):
         raise ScenarioError("checkpoint.every_epochs", ck.every_epochs,
                             "strategy 'fixed' needs exactly one of checkpoint.every_epochs and "

@@ -1,0 +1,1 @@
+"""Many zones: scenario zones, moves between them, the zone-aware market and the optimum over zones."""
