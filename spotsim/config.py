@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import clouds
+from . import advisor, clouds
 from .errors import ScenarioError, SpotsimError
 from .interrupts.trace_io import load_trace
 from .zones.spec import POLICIES as ZONE_POLICIES
@@ -140,6 +140,17 @@ class Interrupts:
                                 doc="bursty: share of uptime spent in bursts")
     burst_mean_s: float = key(900.0, "seconds", lo=0, lo_open=True, doc="bursty: mean burst length")
     weibull_shape: float = key(0.7, "number", lo=0.05, hi=20, doc="weibull: shape k (<1 heavy-tailed)")
+    advisor_bucket: str | None = key(None, "choice", choices=advisor.BUCKETS, optional=True,
+                                     doc="instead of rate_per_h: AWS Spot Instance Advisor's frequency of "
+                                         "interruption (share of instances interrupted in the trailing month), "
+                                         "converted to rate_per_h (docs/advisor.md)")
+    advisor_point: str = key("mid", "choice", choices=advisor.POINTS,
+                             doc="advisor_bucket: which monthly probability of the bucket's range (low end, "
+                                 "midpoint, high end); '>20%' has a low end only")
+    advisor_horizon_h: float = key(advisor.MONTH_H, "number", lo=0, lo_open=True,
+                                   doc="advisor_bucket: hours of uptime the monthly probability is read over, "
+                                       "constant hazard: rate = -ln(1 - p) / horizon (730: a whole month, the "
+                                       "lowest rate the bucket allows)")
 
 
 @dataclass(frozen=True)
@@ -431,6 +442,7 @@ def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False)
     ck = merged["checkpoint"]
     if ck.get("every_s") is not None and "checkpoint.every_epochs" not in user_set:
         ck["every_epochs"] = None
+    _resolve_advisor(merged["interrupts"], layers, sources, zones=bool(merged["zones"]))
     # Check every value.
     for top, spec in TOP_LEVEL.items():
         _check_value(top, merged[top], spec, sources.get(top))
@@ -543,6 +555,73 @@ def _zones_replace_trace(s: Scenario, sources: dict, after_zones: set, known_com
     object.__setattr__(it, "rate_per_h", None)
     if first.trace_convention is not None:
         object.__setattr__(it, "trace_convention", first.trace_convention)
+
+
+ADVISOR_DEFAULTS = {"advisor_point": "mid", "advisor_horizon_h": advisor.MONTH_H}
+
+
+def _resolve_advisor(it: dict, layers: list[tuple[str, dict]], sources: dict, zones: bool = False) -> None:
+    """Put the rate an advisor bucket stands for into `it` (the merged interrupts section), or clear the bucket.
+
+    rate_per_h and advisor_bucket are two ways to give one rate, so the later layer that gives either
+    wins; one layer giving both is refused, unless its rate is its bucket's (a resolved scenario's
+    to_dict) or it is a sweep cell's (source --vary: the rate there is the sweep's axis, as --vary
+    cannot vary rate_per_h, and it yields to a bucket the cell varies, or to whose point or horizon
+    it varies). A bucket in effect writes its rate into rate_per_h, so patterns and sweeps need no
+    change; a rate in effect clears the bucket.
+    """
+    spec = {f.name: f.metadata for f in fields(Interrupts)}
+    for name in ("advisor_bucket", *ADVISOR_DEFAULTS):  # the conversion needs them checked first
+        it[name] = _check_value(f"interrupts.{name}", it[name], spec[name], sources.get(f"interrupts.{name}"))
+    in_effect = False
+    for source, layer in layers:
+        d = layer.get("interrupts")
+        if not isinstance(d, dict):
+            continue
+        has_rate, has_bucket = d.get("rate_per_h") is not None, d.get("advisor_bucket") is not None
+        if has_bucket:
+            if has_rate and source != "--vary" and not _is_resolved(d):
+                raise ScenarioError("interrupts.advisor_bucket", d["advisor_bucket"],
+                                    f"gives the rate as a Spot Instance Advisor bucket, and interrupts.rate_per_h "
+                                    f"is set too ({d['rate_per_h']!r}): keep one (set the other to null)", source)
+            in_effect = True
+        elif has_rate:
+            in_effect = in_effect and source == "--vary" and any(k in d for k in ADVISOR_DEFAULTS)
+        elif "advisor_bucket" in d:  # set to null: the rate applies again
+            in_effect = False
+    bucket, point, horizon = it["advisor_bucket"], it["advisor_point"], it["advisor_horizon_h"]
+    where = sources.get("interrupts.advisor_bucket")
+    if not in_effect:  # advisor_point and advisor_horizon_h wait, inert, for a bucket (like burst_* for bursty)
+        it["advisor_bucket"] = None
+        return
+    if zones:
+        raise ScenarioError("interrupts.advisor_bucket", bucket, "gives a rate, and with `zones:` each zone's own "
+                            "trace is its capacity: drop the bucket or the zones", where)
+    if it["pattern"] in ("none", "trace"):
+        what = "never preempts" if it["pattern"] == "none" else "replays the trace's own preemptions"
+        raise ScenarioError("interrupts.advisor_bucket", bucket,
+                            f"gives a rate, and pattern {it['pattern']!r} {what}: choose pattern regular, poisson, "
+                            f"bursty or weibull, or drop the bucket", where)
+    if advisor.RANGES[bucket][1] is None and point != "low":
+        raise ScenarioError("interrupts.advisor_bucket", bucket, advisor.no_upper_end(bucket, point, horizon), where)
+    rate = advisor.rate_per_h(bucket, point, horizon)
+    if rate > MAX_RATE_PER_H:
+        raise ScenarioError("interrupts.advisor_horizon_h", horizon,
+                            f"turns bucket {bucket!r} into {rate:.3g} preemptions per hour, above "
+                            f"{MAX_RATE_PER_H:g}: give a horizon of hours, e.g. 730 (a month)",
+                            sources.get("interrupts.advisor_horizon_h"))
+    it["rate_per_h"] = rate
+    sources["interrupts.rate_per_h"] = where
+
+
+def _is_resolved(d: dict) -> bool:
+    """Whether a layer's rate_per_h is the one its advisor_bucket stands for (a resolved scenario's to_dict)."""
+    try:
+        rate = advisor.rate_per_h(d["advisor_bucket"], d.get("advisor_point", ADVISOR_DEFAULTS["advisor_point"]),
+                                  d.get("advisor_horizon_h", ADVISOR_DEFAULTS["advisor_horizon_h"]))
+        return math.isclose(float(d["rate_per_h"]), rate, rel_tol=1e-12, abs_tol=0.0)
+    except (SpotsimError, TypeError, ValueError):
+        return False
 
 
 def _check_trace_start(it: Interrupts, source) -> None:
