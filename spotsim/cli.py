@@ -155,5 +155,9 @@ from calibrate.cli import calibrate as _calibrate_command, validate as _validate
 main.add_command(_calibrate_command)
 main.add_command(_validate_command)
 
+from .traces_cli import traces as _traces_command  # noqa: E402
+
+main.add_command(_traces_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
