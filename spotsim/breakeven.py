@@ -139,7 +139,8 @@ def _crossings(rates, mean, lo, hi):
     r, m, lo, hi = _curve(rates, mean, lo, hi)
     if r.size == 0 or m[0] >= 0:
         return None
-    log_r = np.log(r)
+    with np.errstate(divide="ignore"):  # a rate of 0 (an advisor bucket's low end) sits at -inf
+        log_r = np.log(r)
     mid = _first_crossing(log_r, m)
     if mid is None:
         return None

@@ -59,6 +59,12 @@ no cell's job can meet even all on-demand is refused before anything runs
 (met_deadline 0, deadline_slack_h an upper bound); one stopped before it has
 an unknown outcome (met_deadline NaN). summary.csv adds the p5, p50 and p95
 of PERCENTILE_METRICS over the runs that have a value.
+
+Zones (docs/zones.md): a sweep whose scenarios have `zones:` adds one column
+per zone after the others, `zone_h:NAME` (billed Spot hours in that zone; NaN
+in a cell that does not use it, e.g. beyond policy.zones_allowed), in runs.csv
+and, as means with their CI, in summary.csv: numbers, one column per zone, so
+that they are summed and plotted like every other metric.
 """
 from __future__ import annotations
 
@@ -84,8 +90,7 @@ from . import breakeven as be
 from .config import PATTERN_NAMES, Scenario, all_keys, canonical_key
 from .errors import ScenarioError, SpotsimError
 from .executors import Executor, Work, make_executor
-from .interrupts import build_pattern
-from .model import check_deadline, simulate
+from .model import build_run_pattern, check_deadline, simulate
 from .results import METRICS, PERCENTILES
 
 DEFAULT_RATES = "0.25:64:log20"
@@ -324,7 +329,26 @@ class SweepSpec:
             vary_index //= len(vals)
         return dict(zip(self.vary_keys, reversed(values)))
 
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        """Every zone any cell of the sweep uses, in the scenarios' order (empty without zones): the
+        zone_h:NAME columns."""
+        hit = self._cache.get(ZONE_NAMES)
+        if hit is None:
+            names: dict[str, None] = {}
+            for v in range(len(self.combos())):
+                s = self.cell_scenario(Cell(self.patterns[0], v, self.rates[0], self.strategies[0]))
+                names.update((name, None) for name in _zone_names(s))
+            hit = self._cache[ZONE_NAMES] = tuple(names)
+        return hit
+
+    @property
+    def width(self) -> int:
+        """Columns of a run in the chunk store: finished, METRICS, then zone_h per zone."""
+        return 1 + len(METRICS) + len(self.zone_names)
+
     def cell_scenario(self, cell: Cell) -> Scenario:
+        """The scenario of a cell (cached; an advisor bucket in effect sets its own rate, see bucket_rate)."""
         key = (cell.pattern, cell.vary_index, cell.rate, cell.strategy)
         s = self._cache.get(key)
         if s is None:
@@ -332,7 +356,7 @@ class SweepSpec:
                       "interrupts.rate_per_h": cell.rate, **self.combo(cell.vary_index)}
             s = self._cache[key] = self.scenario.with_values(values)
             if len(self._cache) > 4096:
-                self._cache.pop(next(iter(self._cache)))
+                self._cache.pop(next(k for k in self._cache if k != ZONE_NAMES))
         return s
 
     def __getstate__(self) -> dict:
@@ -344,7 +368,22 @@ class SweepSpec:
     def grid(self) -> list[Cell]:
         """The requested cells in output order: pattern, combination, rate, strategy."""
         return [Cell(p, v, r, st) for p in self.patterns for v in range(len(self.combos()))
-                for r in self.rates for st in self.strategies]
+                for r in self.rates_for(p, v) for st in self.strategies]
+
+    def bucket_rate(self, pattern: str, vary_index: int) -> float | None:
+        """The rate of the Spot Instance Advisor bucket a (pattern, combination) runs at, if its cells have
+        one in effect (a varied interrupts.advisor_bucket, or the scenario's with a varied point or
+        horizon): such a curve is that one rate, not the --rates axis (docs/advisor.md)."""
+        key = ("bucket", pattern, vary_index)
+        if key not in self._cache:
+            s = self.cell_scenario(Cell(pattern, vary_index, self.rates[0], self.strategies[0]))
+            self._cache[key] = s.interrupts.rate_per_h if s.interrupts.advisor_bucket is not None else None
+        return self._cache[key]
+
+    def rates_for(self, pattern: str, vary_index: int) -> tuple[float, ...]:
+        """The requested rates of a (pattern, combination): --rates, or its advisor bucket's one rate."""
+        rate = self.bucket_rate(pattern, vary_index)
+        return self.rates if rate is None else (rate,)
 
     def limit_for(self, s: Scenario) -> float:
         """The early-stop ratio for a cell: never under 3x its time slack."""
@@ -414,6 +453,17 @@ class SweepSpec:
         return True
 
 
+ZONE_NAMES = ("zone names",)
+"""SweepSpec's cache key of its zone_names."""
+
+
+def _zone_names(s: Scenario) -> tuple[str, ...]:
+    if not s.zones:
+        return ()
+    from .zones.spec import resolved_zones
+    return tuple(z.name for z in resolved_zones(s))
+
+
 # -- running ---------------------------------------------------------------------
 _WORKER: dict = {}
 _WORKER_LOCK = threading.Lock()
@@ -435,7 +485,7 @@ def _cell_setup(spec: SweepSpec, cell: Cell):
         hit = _WORKER["cells"].get(cell)
         if hit is None:
             s = spec.cell_scenario(cell)
-            hit = _WORKER["cells"][cell] = (s, build_pattern(s.interrupts, s.vm.notice_s))
+            hit = _WORKER["cells"][cell] = (s, build_run_pattern(s))
             if len(_WORKER["cells"]) > 256:
                 _WORKER["cells"].pop(next(iter(_WORKER["cells"])))
         return hit
@@ -451,24 +501,30 @@ class _Task:
 
 
 def _run_chunk(task: _Task) -> np.ndarray:
-    """Simulate one task: a float array, one row (finished, *METRICS) per replication (NaN: no value)."""
+    """Simulate one task: a float array, one row (finished, *METRICS, *zone_h by spec.zone_names) per
+    replication (NaN: no value)."""
     spec = _WORKER["spec"]
     s, pattern = _cell_setup(spec, task.cell)
     L = task.limit
+    zones = spec.zone_names
     rows = []
     for rep in task.reps:
         try:
-            m = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L).metrics()
+            result = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L)
+            m = result.metrics()
         except SpotsimError as exc:
             # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
             # trip back from a worker process (unpickling it fails and the pool would wait forever)
             raise SweepError(str(exc)) from None
+        hours = dict(result.zone_h)
         if not m["finished"]:
             m = _stopped(m)
             if m["cost_usd"] <= L * m["ondemand_cost_usd"]:
                 m = _abandoned(m)
-        rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS))
-    return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(len(rows), 1 + len(METRICS))
+                hours = {}
+        rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS)
+                    + tuple(hours.get(z, math.nan) for z in zones))
+    return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(len(rows), spec.width)
 
 
 KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions", "met_deadline",
@@ -546,10 +602,12 @@ class _ChunkStore:
     MAGIC = b"SPC1"
     CRC = struct.Struct("<I")
 
-    def __init__(self, folder: Path, fingerprint: str, resume: bool):
+    def __init__(self, folder: Path, fingerprint: str, resume: bool, width: int = 1 + len(METRICS)):
         self.path = folder / CHUNKS
+        self.width = width
+        """Columns of a run (SweepSpec.width)."""
         if resume:
-            self.index, size = self.scan(self.path, fingerprint)
+            self.index, size = self.scan(self.path, fingerprint, width)
             with open(self.path, "r+b") as fh:
                 fh.truncate(size)  # a record cut short by the interruption
         else:
@@ -560,7 +618,7 @@ class _ChunkStore:
         self.fh = open(self.path, "ab")
         self.reader = open(self.path, "rb")
         if not resume:
-            self._write(json.dumps({"sweep": fingerprint}), np.empty((0, 1 + len(METRICS))))
+            self._write(json.dumps({"sweep": fingerprint}), np.empty((0, width)))
 
     @staticmethod
     def key(task: _Task) -> str:
@@ -579,7 +637,7 @@ class _ChunkStore:
         return tuple(int(r) for r in span), float(limit)
 
     @classmethod
-    def scan(cls, path: Path, fingerprint: str) -> tuple[dict[str, int], int]:
+    def scan(cls, path: Path, fingerprint: str, width: int = 1 + len(METRICS)) -> tuple[dict[str, int], int]:
         """The records of a log: (key -> offset, size up to the last whole record); SweepError if the log
         belongs to another sweep or version."""
         index: dict[str, int] = {}
@@ -594,9 +652,9 @@ class _ChunkStore:
                     if _log_fingerprint(key) != fingerprint:
                         raise SweepError(f"--resume: {path} belongs to another sweep than the sweep.json beside it; "
                                          f"run the sweep again without --resume")
-                elif rows.shape[1] != 1 + len(METRICS):
+                elif rows.shape[1] != width:
                     raise SweepError(f"--resume: {path} was written by another version of spotsim (its runs have "
-                                     f"{rows.shape[1] - 1} metrics, this one {len(METRICS)}); run the sweep again "
+                                     f"{rows.shape[1] - 1} metrics, this one {width - 1}); run the sweep again "
                                      f"without --resume")
                 else:
                     index[key] = offset
@@ -789,17 +847,23 @@ class _Results:
 
 def run_header(spec: SweepSpec) -> list[str]:
     """The runs file's columns."""
-    return ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL]
+    return ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL, *zone_columns(spec)]
+
+
+def zone_columns(spec: SweepSpec) -> list[str]:
+    """The zone_h:NAME columns of a sweep with zones (billed Spot hours per zone)."""
+    return [f"zone_h:{name}" for name in spec.zone_names]
 
 
 def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits: np.ndarray):
-    """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS) per replication, `limits`
-    each run's early-stop ratio."""
+    """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS, *zone_h) per replication,
+    `limits` each run's early-stop ratio."""
     head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
+    zones = 1 + len(METRICS)
     for rep in range(data.shape[0]):
         yield head + [rep, _seed_text(spec.seed_of(cell, rep)), _fmt(cell.in_grid),
                       _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
-                      _fmt(float(limits[rep]))]
+                      _fmt(float(limits[rep])), *(_fmt(float(v)) for v in data[rep, zones:])]
 
 
 class _CsvRuns:
@@ -854,6 +918,7 @@ class _ParquetRuns:
                    ("finished", pa.bool_())]
         fields += [(k, pa.int64() if k in INT_METRICS else pa.float64()) for k in METRICS]
         fields += [("limit_ratio", pa.float64())]
+        fields += [(name, pa.float64()) for name in zone_columns(spec)]
         self.schema = pa.schema(fields)
         self.writer = pa.parquet.ParquetWriter(str(path), self.schema)
         self.parts: list = []
@@ -879,6 +944,7 @@ class _ParquetRuns:
             else:
                 cols.append(pa.array(x))
         cols.append(pa.array(limits.astype(float)))
+        cols += [pa.array(data[:, 1 + len(METRICS) + j]) for j in range(len(self.spec.zone_names))]
         self.parts.append(pa.RecordBatch.from_arrays(cols, schema=self.schema))
         self.rows += n
         if self.rows >= PARQUET_ROWS_PER_GROUP:
@@ -996,6 +1062,8 @@ def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int
     groups = []
     for p in spec.patterns:
         for v in range(len(spec.combos())):
+            if spec.bucket_rate(p, v) is not None:  # one rate, by construction
+                continue
             want = False
             for st in spec.strategies:
                 for metric in ("cost", "time"):
@@ -1016,7 +1084,10 @@ def summary_header(spec: SweepSpec) -> list[str]:
         header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
         if k in PERCENTILE_METRICS:
             header += [f"{k}_p{q}" for q in PERCENTILES]
-    return header + ["resimulated"]
+    header.append("resimulated")
+    for k in zone_columns(spec):
+        header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
+    return header
 
 
 def summary_row(spec: SweepSpec, cell: Cell, data: np.ndarray, resimulated: int) -> list:
@@ -1030,6 +1101,8 @@ def summary_row(spec: SweepSpec, cell: Cell, data: np.ndarray, resimulated: int)
         if k in PERCENTILE_METRICS:
             row += percentiles(data[:, 1 + j])
     row.append(resimulated)
+    for j in range(1 + len(METRICS), data.shape[1]):
+        row += list(be.band(data[:, j]))
     return row
 
 
@@ -1198,7 +1271,7 @@ def check_resume(spec: SweepSpec, out, scan: bool = True) -> dict:
         raise SweepError(f"--resume: the interrupted sweep in {out} left no chunk results ({PARTIAL}/{CHUNKS}; "
                          f"written since spotsim could resume); leave out --resume to start over")
     if scan:
-        _ChunkStore.scan(log, _fingerprint(spec))
+        _ChunkStore.scan(log, _fingerprint(spec), spec.width)
     return meta
 
 
@@ -1240,7 +1313,7 @@ def run_sweep(spec: SweepSpec, out, jobs: int | None = None,
     ex = make_executor(executor, scheduler) if isinstance(executor, str) else executor
     try:
         ex.start(_work(spec), jobs)
-        store = _ChunkStore(out / PARTIAL, _fingerprint(spec), resume)
+        store = _ChunkStore(out / PARTIAL, _fingerprint(spec), resume, spec.width)
     except BaseException:
         ex.close(abort=True)
         raise

@@ -274,6 +274,16 @@ def test_sweep_varies_buckets_and_points_and_each_runs_at_its_buckets_rate(tmp_p
     per_bucket = {b: sum(float(x["preemptions"]) for x in runs if x[BUCKET_SET] == b and x["in_grid"] == "true")
                   for b in buckets}
     assert [per_bucket[b] for b in buckets] == sorted(per_bucket.values()) and per_bucket[">20%"] > 0
+    # A bucket's curve is its one rate: runs.csv says that rate, no other rate is run for it (no bracket
+    # expansion, no refinement), and its break-even row says whether Spot still wins there.
+    for b in buckets:
+        rates = {float(x["rate_per_h"]) for x in runs if x[BUCKET_SET] == b}
+        assert len(rates) == 1 and rates.pop() == pytest.approx(advisor.rate_per_h(b, "low", 0.25)), b
+    summary = _rows(tmp_path / "b" / "summary.csv")
+    for row in (x for x in _rows(tmp_path / "b" / "breakeven.csv") if x["metric"] == "cost"):
+        cell = next(x for x in summary if x[BUCKET_SET] == row[BUCKET_SET] and x["strategy"] == row["strategy"])
+        excess = float(cell["cost_usd_mean"]) - float(cell["ondemand_cost_usd_mean"])
+        assert row["status"] == ("above_range" if excess < 0 else "below_range"), (row, excess)
 
 
 def test_sweep_of_the_open_bucket_at_its_high_point_is_one_line(tmp_path):
