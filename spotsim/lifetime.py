@@ -9,6 +9,12 @@ ends. After
 the cut the lifetime lasts until the kill at the end of the notice window,
 billed until the VM goes off (billing.py); capacity may then stay away (not
 billed) before the next grant.
+
+With zones (zones/): the market is the zones' (zones/market.py) and the run
+keeps a ledger (zones/ledger.py): a Spot lifetime in a zone that needs the
+checkpoint moved spends the transfer after its start-up, before the restore;
+each lifetime is billed at its zone's prices. Such runs take run(), not
+run_plain().
 """
 from __future__ import annotations
 
@@ -95,11 +101,18 @@ class SpotRun:
         self.pattern_waits = pattern.replaces_capacity_waits or capacity == "trace"
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
         self.market = None
+        self.ledger = None
+        """The zone accounts (zones/ledger.py) of a run with zones, else None."""
         self.plain_clock = False
         """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
         self._warm: dict = {}
 
     def new_market(self) -> SpotMarket:
+        if self.s.zones:
+            from .zones.market import zone_market
+            market = zone_market(self.pattern, self.s, self.streams, self.job, self.remaining)
+            self.ledger = market.ledger
+            return market
         no_waits = not self.pattern_waits and self.s.capacity.wait == "none"
         return SpotMarket(self.pattern.preemptions(self.streams.interrupts),
                           _no_wait if no_waits else self._wait_after, self.s.vm.notice_s, self.pattern_waits)
@@ -223,7 +236,7 @@ class SpotRun:
     def plain_runs(self) -> bool:
         """Whether run_plain() can run this run."""
         return (self.policy is None and self.job.events is None and self.measured is None
-                and self.job.arithmetic)
+                and self.job.arithmetic and not self.s.zones)
 
     def situation(self, now: float, on: str | None) -> Situation:
         """What the policy sees at `now` (see policies/base.py)."""
@@ -236,10 +249,12 @@ class SpotRun:
         cold = s.job.compile_s
         restore = s.checkpoint.restore_s + cold * s.job.compile_cached_fraction
         sure = s.checkpoint.emergency and s.vm.notice_reliability >= 1.0 and step + es <= s.vm.notice_s
+        ratio = (s.prices.spot_per_h / s.prices.ondemand_per_h if self.ledger is None
+                 else self.market.price_ratio(now))
         return Situation(now, self.deadline_s, on, spot_wait == 0.0, spot_wait, durable, held,
                          startup + (restore if job.durable is not None else cold), startup + restore, step, es,
                          s.vm.notice_s, sure, self.remaining.total_s() + startup + cold, s.policy.margin_s,
-                         s.policy.assume_no_loss, s.prices.spot_per_h / s.prices.ondemand_per_h,
+                         s.policy.assume_no_loss, ratio,
                          s.billing.minimum_s, s.billing.increment_s, s.job.eval_s)
 
     # -- one lifetime -------------------------------------------------------------------
@@ -252,13 +267,18 @@ class SpotRun:
         grant = env.now
         totals.lifetimes += 1
         life = totals.lifetimes
+        if on_spot and period is None:
+            period = self.market.at(grant)
+        ledger = self.ledger
+        transfer = 0.0 if ledger is None else ledger.begin(period.zone if on_spot else None)
         if logging:
-            job.emit("vm_start", grant, lifetime=life, **({} if self.policy is None else {"market": choice.market}))
+            job.emit("vm_start", grant, lifetime=life, **({} if self.policy is None else {"market": choice.market}),
+                     **({} if ledger is None else self._zone_fields(transfer)))
         notice = None
         token = [True]
         cut = None
         if on_spot:
-            uptime = (period or self.market.at(grant)).uptime_from(grant)
+            uptime = period.uptime_from(grant)
             if math.isfinite(uptime):
                 notice = draw_notice(s, self.streams, grant, uptime)
                 job.hold_notice(notice.at, life, uptime, notice.delivered)
@@ -278,13 +298,16 @@ class SpotRun:
         flush_from = None
         try:
             # Start-up, restore, compilation and warm-up in one wait; a cut inside it is placed by the clock.
-            ready = life_startup + life_restore + warm.compile_s + warm.warmup_s
+            ready = life_startup + transfer + life_restore + warm.compile_s + warm.warmup_s
             if ready > 0:
                 if cut is None:
                     yield from self._wait_reviewed(env, ready, review, choice.market)
                 elif (yield from _sleep(env, ready, cut)):
                     raise simpy.Interrupt(PREEMPTION)
             self._account_startup(life, life_startup)
+            if transfer:
+                totals.transfer_s += transfer
+                ledger.arrived()
             if logging:
                 job.emit("process_start", grant + life_startup, lifetime=life)
             if job.durable is None:
@@ -342,18 +365,18 @@ class SpotRun:
             job.release_notice(logged=False)
             totals.finished = True
             totals.makespan_s = env.now
-            totals.bill(lifetime_billed_s(env.now - grant, s.billing, preempted=False), on_spot)
+            self._bill(lifetime_billed_s(env.now - grant, s.billing, preempted=False), on_spot, grant)
             job.emit("process_exit", env.now, lifetime=life, code=0)
             return FINISHED
         if phase == STARTUP:
-            self._cut_in_startup(env.now - grant, life, life_startup, life_restore, warm, grant)
+            self._cut_in_startup(env.now - grant, life, life_startup, life_restore, warm, grant, transfer)
         elif phase == FLUSH:
             totals.checkpoint_s += env.now - flush_from
         if cause == REVIEW:  # the policy moves the job: it stops its VM itself
             ended = stop_at_cut(job, env.now, leave_notice(env.now, s.job.step_s), stretch, life, voluntary=True)
             if ended.off_at > env.now:
                 yield env.timeout(ended.off_at - env.now)
-            totals.bill(lifetime_billed_s(ended.off_at - grant, s.billing, preempted=False), on_spot)
+            self._bill(lifetime_billed_s(ended.off_at - grant, s.billing, preempted=False), on_spot, grant)
             return LEFT
         totals.preemptions += 1
         job.state.uptimes_s.append(notice.uptime_s)
@@ -363,7 +386,7 @@ class SpotRun:
         if logging:
             extra = {} if ended.killed else {"shutdown_t": ended.off_at}
             job.emit("kill", env.now, lifetime=life, **extra)
-        totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, s.billing), True)
+        self._bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, s.billing), True, grant)
         self.market.killed_at(env.now)
         return PREEMPTED
 
@@ -379,6 +402,20 @@ class SpotRun:
         return False
 
     # -- pieces of a lifetime ---------------------------------------------------
+    def _bill(self, seconds: float, on_spot: bool, grant: float) -> None:
+        """Bill a lifetime granted at `grant` (with zones, at its zone's prices; see zones/ledger.py)."""
+        self.job.totals.bill(seconds, on_spot)
+        if self.ledger is not None:
+            self.ledger.close(seconds, on_spot, grant)
+
+    def _zone_fields(self, transfer_s: float) -> dict:
+        """A lifetime's zone, and its move if it makes one, for its vm_start event."""
+        ledger = self.ledger
+        out = {"zone": ledger.zones[ledger.zone].name}
+        if ledger.move is not None:
+            out.update(transfer_s=transfer_s, transfer_usd=ledger.move.usd)
+        return out
+
     def _account_startup(self, life: int, seconds: float) -> None:
         if life == 1:
             self.job.totals.first_startup_s += seconds
@@ -419,9 +456,10 @@ class SpotRun:
         return Warm(compile_s, warmup_s, cache)
 
     def _cut_in_startup(self, into_s: float, life: int, life_startup: float, life_restore: float, warm: "Warm",
-                        grant: float) -> None:
-        """The cut found the lifetime starting up, restoring once its process had started, compiling or
-        warming up (in that order; what was spent is accounted, nothing was gained)."""
+                        grant: float, transfer_s: float = 0.0) -> None:
+        """The cut found the lifetime starting up, moving the checkpoint (zones), restoring once its
+        process had started, compiling or warming up (in that order; what was spent is accounted,
+        nothing was gained but a transfer that ended)."""
         if into_s <= life_startup:
             self._account_startup(life, into_s)
             return
@@ -430,6 +468,12 @@ class SpotRun:
         job = self.job
         totals = job.totals
         left = into_s - life_startup
+        if transfer_s:
+            spent = min(left, transfer_s)
+            totals.transfer_s += spent
+            left -= spent
+            if spent >= transfer_s:
+                self.ledger.arrived()
         restored = left > life_restore
         for name, seconds in (("restore_s", life_restore), ("compile_s", warm.compile_s)):
             spent = min(left, seconds)
@@ -437,7 +481,7 @@ class SpotRun:
             left -= spent
         totals.warmup_s += max(left, 0.0)
         if restored and job.durable is not None:
-            job.emit("resume", grant + life_startup + life_restore, lifetime=life,
+            job.emit("resume", grant + life_startup + transfer_s + life_restore, lifetime=life,
                      from_epoch=job.position(*job.durable), restore_s=life_restore)
 
     def _wait(self, env, seconds: float, back: bool = True):

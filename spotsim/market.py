@@ -27,10 +27,10 @@ from .interrupts.base import Preemption
 class Period:
     """One period of Spot capacity (seconds since submission)."""
 
-    __slots__ = ("grant", "uptime_s", "pre", "anchor", "lead_s", "kill")
+    __slots__ = ("grant", "uptime_s", "pre", "anchor", "lead_s", "kill", "zone")
 
     def __init__(self, grant: float, uptime_s: float, pre: Preemption, anchor: float, lead_s: float,
-                 notice_s: float):
+                 notice_s: float, zone: int = 0):
         self.grant = grant
         self.uptime_s = uptime_s
         """Grant to notice (inf: never preempted)."""
@@ -40,6 +40,8 @@ class Period:
         self.lead_s = lead_s
         """grant - anchor, kept as drawn so that a job waiting from the anchor waits exactly this."""
         self.kill = grant + uptime_s + notice_s
+        self.zone = zone
+        """The index of the zone this capacity is in (0 without zones; zones/market.py)."""
 
     @property
     def notice(self) -> float:
@@ -61,20 +63,23 @@ class SpotMarket:
     `wait_after(pre)` gives how long capacity stays away after the kill of the
     period made from `pre` (drawing from the capacity stream where the scenario
     says so); `pattern_waits` says whether the pattern's `wait_before_s` counts.
+    `zone`: the index of the zone whose capacity this is, carried by its periods
+    (one SpotMarket per zone; zones/market.py chooses between them).
     """
 
     def __init__(self, preemptions: Iterator[Preemption], wait_after: Callable[[Preemption], float],
-                 notice_s: float, pattern_waits: bool):
+                 notice_s: float, pattern_waits: bool, zone: int = 0):
         self._preemptions = preemptions
         self._wait_after = wait_after
         self.notice_s = notice_s
         self.pattern_waits = pattern_waits
+        self.zone = zone
         self.current = self._make(0.0, 0.0)
 
     def _make(self, anchor: float, wait: float) -> Period:
         pre = next(self._preemptions)
         lead = wait + (pre.wait_before_s if self.pattern_waits else 0.0)
-        return Period(anchor + lead, pre.uptime_s, pre, anchor, lead, self.notice_s)
+        return Period(anchor + lead, pre.uptime_s, pre, anchor, lead, self.notice_s, self.zone)
 
     def advance(self) -> Period:
         """Move to the next period (after the current one's kill)."""

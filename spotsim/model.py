@@ -44,8 +44,17 @@ MAX_LIFETIMES = 2_000_000
 seconds of simulation per 100,000): a longer job at a higher rate is refused up
 front rather than left to run for hours."""
 
-__all__ = ["LIMIT_RATIO", "Job", "check_deadline", "MeasuredRun", "epoch_times", "ondemand_baseline", "planning_rate_per_h",
-           "simulate"]
+__all__ = ["LIMIT_RATIO", "Job", "build_run_pattern", "check_deadline", "MeasuredRun", "epoch_times",
+           "ondemand_baseline", "planning_rate_per_h", "simulate"]
+
+
+def build_run_pattern(scenario: Scenario):
+    """What a run of `scenario` replays: its interrupt pattern, or with zones the zones' traces
+    (zones/market.ZonePatterns)."""
+    if scenario.zones:
+        from .zones.market import zone_patterns
+        return zone_patterns(scenario)
+    return build_pattern(scenario.interrupts, scenario.vm.notice_s)
 
 
 def planning_rate_per_h(scenario: Scenario, pattern: InterruptPattern) -> float:
@@ -69,7 +78,9 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     """
     s = scenario
     _check_epoch_arrays(s, measured)
-    if pattern is None:
+    if s.zones:
+        pattern = _zones_pattern(s, pattern, measured)
+    elif pattern is None:
         pattern = build_pattern(s.interrupts, s.vm.notice_s)
     streams = RunStreams(seed)
     rate = planning_rate_per_h(s, pattern)
@@ -86,6 +97,9 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
                  notice_s=s.vm.notice_s)
     deadline_s = check_deadline(s, od_makespan, measured)
     if s.policy.name == "omniscient":
+        if s.zones:
+            raise ScenarioError("policy.name", "omniscient", "the hindsight optimum over zones is not built yet: "
+                                "with `zones:` use spot_only, on_demand, greedy or uniform_progress")
         from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)
@@ -108,6 +122,17 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
              billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
     return result
+
+
+def _zones_pattern(s: Scenario, pattern, measured):
+    """The zones' traces of a run with zones (a pattern given pre-built must be theirs)."""
+    from .zones.market import ZonePatterns
+    if measured is not None:
+        raise ScenarioError("zones", [z.name for z in s.zones], "a measured run replays the one VM it ran on: "
+                            "validate it without `zones:`")
+    if isinstance(pattern, ZonePatterns):
+        return pattern
+    return build_run_pattern(s)
 
 
 def _check_run_size(s: Scenario, od_makespan_s: float, pattern, limit_ratio: float) -> None:
@@ -141,7 +166,7 @@ def check_deadline(s: Scenario, od_makespan_s: float | None = None, measured=Non
     if s.job.deadline_h is None:
         return math.inf
     if od_makespan_s is None:
-        rate = planning_rate_per_h(s, build_pattern(s.interrupts, s.vm.notice_s))
+        rate = planning_rate_per_h(s, build_run_pattern(s))
         od_makespan_s = ondemand_baseline(s, 0, measured=measured, rate_per_h=rate)[0]
     deadline_s = s.job.deadline_h * 3600.0
     fixed = s.job.epoch_jitter == 0 and measured is None

@@ -13,6 +13,9 @@ METRICS = ("makespan_h", "billed_h", "cost_usd", "ondemand_cost_usd", "ondemand_
            "spot_h", "ondemand_h", "switches", "cost_ratio", "met_deadline", "deadline_slack_h", "warmup_h",
            "compile_h")
 """The per-run metrics, in the order `spotsim run --json` and sweeps report them."""
+ZONE_METRICS = ("moves", "transfer_gb", "transfer_usd", "transfer_h")
+"""Metrics of runs with zones, reported after METRICS where the scenario has zones (with zone_h:
+`run --json` as {zone: hours}, sweeps as one zone_h:NAME column per zone)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,23 @@ class RunResult:
     """The first steps' extra time, every lifetime (job.warmup_s)."""
     compile_h: float = 0.0
     """torch.compile, every lifetime (job.compile_s; less with the compile cache restored)."""
+    moves: int = 0
+    """Moves of the checkpoint to another region (zones; docs/zones.md)."""
+    transfer_gb: float = 0.0
+    transfer_usd: float = 0.0
+    """Egress of the moves (in cost_usd)."""
+    transfer_h: float = 0.0
+    """Time the moves' transfers took (part of restart_h and of the makespan)."""
+    zone_h: tuple = field(default=())
+    """(zone name, billed Spot hours) per zone in the scenario's order (empty without zones)."""
 
     @classmethod
     def from_totals(cls, s, t, epochs_done: int, final_accuracy: float, od_makespan_s: float,
                     od_billed_s: float) -> "RunResult":
         """The result of a run of scenario `s` with totals `t` (totals.Totals) and its on-demand baseline."""
         cost = t.cost_usd(s.prices)
-        od_cost = od_billed_s / 3600.0 * s.prices.ondemand_per_h
+        zones = t.zones
+        od_cost = od_billed_s / 3600.0 * (s.prices.ondemand_per_h if zones is None else zones.home_ondemand_per_h)
         deadline_h = s.job.deadline_h
         makespan_h = t.makespan_s / 3600.0
         return cls(
@@ -98,6 +111,11 @@ class RunResult:
             deadline_slack_h=math.nan if deadline_h is None else deadline_h - makespan_h,
             warmup_h=t.warmup_s / 3600.0,
             compile_h=t.compile_s / 3600.0,
+            moves=0 if zones is None else zones.moves,
+            transfer_gb=0.0 if zones is None else zones.transfer_gb,
+            transfer_usd=0.0 if zones is None else zones.transfer_usd,
+            transfer_h=t.transfer_s / 3600.0,
+            zone_h=() if zones is None else zones.zone_h(),
         )
 
     def metrics(self) -> dict:
@@ -107,11 +125,19 @@ class RunResult:
         if math.isnan(self.deadline_slack_h):
             d["deadline_slack_h"] = None
         d["finished"] = self.finished
+        if self.zone_h:
+            d.update((k, getattr(self, k)) for k in ZONE_METRICS)
+            d["zone_h"] = dict(self.zone_h)
         return d
 
     def as_dict(self) -> dict:
+        """The fields as plain values; zone_h as {name: hours}, left out without zones."""
         d = asdict(self)
         d["lost_per_preemption_h"] = list(self.lost_per_preemption_h)
+        if self.zone_h:
+            d["zone_h"] = dict(self.zone_h)
+        else:
+            del d["zone_h"]
         return d
 
 
@@ -155,8 +181,12 @@ def describe(values) -> dict | None:
 def summarise(results: list[RunResult]) -> dict:
     """Per metric: {"mean", "ci95": [lo, hi], "p5", "p50", "p95"} over replications (None where the
     metric is not defined, e.g. deadline metrics without a deadline). `met_deadline`'s mean is the
-    share of replications that met the deadline."""
+    share of replications that met the deadline. With zones, ZONE_METRICS too, and zone_h: the same
+    per zone."""
     out = {k: describe([getattr(r, k) for r in results]) for k in METRICS}
+    if results and results[0].zone_h:
+        out.update((k, describe([getattr(r, k) for r in results])) for k in ZONE_METRICS)
+        out["zone_h"] = {name: describe([dict(r.zone_h)[name] for r in results]) for name, _ in results[0].zone_h}
     out["replications"] = len(results)
     out["unfinished"] = sum(1 for r in results if not r.finished)
     return out

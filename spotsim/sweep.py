@@ -60,11 +60,12 @@ no cell's job can meet even all on-demand is refused before anything runs
 an unknown outcome (met_deadline NaN). summary.csv adds the p5, p50 and p95
 of PERCENTILE_METRICS over the runs that have a value.
 
-Zones (docs/zones.md): a sweep whose scenarios have `zones:` adds one column
-per zone after the others, `zone_h:NAME` (billed Spot hours in that zone; NaN
-in a cell that does not use it, e.g. beyond policy.zones_allowed), in runs.csv
-and, as means with their CI, in summary.csv: numbers, one column per zone, so
-that they are summed and plotted like every other metric.
+Zones (docs/zones.md): a sweep whose scenario has `zones:` adds columns after
+the others: results.ZONE_METRICS (moves, transfer GB, $ and hours), then one
+per zone, `zone_h:NAME` (billed Spot hours in that zone; NaN in a cell that
+does not use it, beyond policy.zones_allowed), in runs.csv and, as means with
+their CI, in summary.csv: numbers, one column per zone, so that they are
+summed and plotted like every other metric.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ from .config import PATTERN_NAMES, Scenario, all_keys, canonical_key
 from .errors import ScenarioError, SpotsimError
 from .executors import Executor, Work, make_executor
 from .model import build_run_pattern, check_deadline, simulate
-from .results import METRICS, PERCENTILES
+from .results import METRICS, PERCENTILES, ZONE_METRICS
 
 DEFAULT_RATES = "0.25:64:log20"
 DEFAULT_STRATEGIES = ("fixed", "adaptive", "milestone")
@@ -331,21 +332,20 @@ class SweepSpec:
 
     @property
     def zone_names(self) -> tuple[str, ...]:
-        """Every zone any cell of the sweep uses, in the scenarios' order (empty without zones): the
-        zone_h:NAME columns."""
-        hit = self._cache.get(ZONE_NAMES)
-        if hit is None:
-            names: dict[str, None] = {}
-            for v in range(len(self.combos())):
-                s = self.cell_scenario(Cell(self.patterns[0], v, self.rates[0], self.strategies[0]))
-                names.update((name, None) for name in _zone_names(s))
-            hit = self._cache[ZONE_NAMES] = tuple(names)
-        return hit
+        """Every zone a cell of the sweep may use, in the scenario's order (empty without zones);
+        policy.zones_allowed only takes a prefix of them."""
+        return tuple(z.name for z in self.scenario.zones)
+
+    @property
+    def zone_columns(self) -> list[str]:
+        """The columns a sweep with zones adds: ZONE_METRICS, then zone_h:NAME per zone."""
+        names = self.zone_names
+        return [*ZONE_METRICS, *(f"zone_h:{n}" for n in names)] if names else []
 
     @property
     def width(self) -> int:
-        """Columns of a run in the chunk store: finished, METRICS, then zone_h per zone."""
-        return 1 + len(METRICS) + len(self.zone_names)
+        """Columns of a run in the chunk store: finished, METRICS, then zone_columns."""
+        return 1 + len(METRICS) + len(self.zone_columns)
 
     def cell_scenario(self, cell: Cell) -> Scenario:
         """The scenario of a cell (cached; an advisor bucket in effect sets its own rate, see bucket_rate)."""
@@ -356,7 +356,7 @@ class SweepSpec:
                       "interrupts.rate_per_h": cell.rate, **self.combo(cell.vary_index)}
             s = self._cache[key] = self.scenario.with_values(values)
             if len(self._cache) > 4096:
-                self._cache.pop(next(k for k in self._cache if k != ZONE_NAMES))
+                self._cache.pop(next(iter(self._cache)))
         return s
 
     def __getstate__(self) -> dict:
@@ -453,17 +453,6 @@ class SweepSpec:
         return True
 
 
-ZONE_NAMES = ("zone names",)
-"""SweepSpec's cache key of its zone_names."""
-
-
-def _zone_names(s: Scenario) -> tuple[str, ...]:
-    if not s.zones:
-        return ()
-    from .zones.spec import resolved_zones
-    return tuple(z.name for z in resolved_zones(s))
-
-
 # -- running ---------------------------------------------------------------------
 _WORKER: dict = {}
 _WORKER_LOCK = threading.Lock()
@@ -516,14 +505,16 @@ def _run_chunk(task: _Task) -> np.ndarray:
             # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
             # trip back from a worker process (unpickling it fails and the pool would wait forever)
             raise SweepError(str(exc)) from None
-        hours = dict(result.zone_h)
+        extra = ()
+        if zones:
+            hours = dict(result.zone_h)
+            extra = tuple(getattr(result, k) for k in ZONE_METRICS) + tuple(hours.get(z, math.nan) for z in zones)
         if not m["finished"]:
             m = _stopped(m)
             if m["cost_usd"] <= L * m["ondemand_cost_usd"]:
                 m = _abandoned(m)
-                hours = {}
-        rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS)
-                    + tuple(hours.get(z, math.nan) for z in zones))
+                extra = (math.nan,) * len(extra)
+        rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS) + extra)
     return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(len(rows), spec.width)
 
 
@@ -847,23 +838,19 @@ class _Results:
 
 def run_header(spec: SweepSpec) -> list[str]:
     """The runs file's columns."""
-    return ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL, *zone_columns(spec)]
-
-
-def zone_columns(spec: SweepSpec) -> list[str]:
-    """The zone_h:NAME columns of a sweep with zones (billed Spot hours per zone)."""
-    return [f"zone_h:{name}" for name in spec.zone_names]
+    return ["strategy", "pattern", "rate_per_h", *spec.vary_keys, *RUN_COLUMNS_TAIL, *spec.zone_columns]
 
 
 def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits: np.ndarray):
-    """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS, *zone_h) per replication,
-    `limits` each run's early-stop ratio."""
+    """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS, *zone columns) per
+    replication, `limits` each run's early-stop ratio."""
     head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
+    extra = spec.zone_columns
     zones = 1 + len(METRICS)
     for rep in range(data.shape[0]):
         yield head + [rep, _seed_text(spec.seed_of(cell, rep)), _fmt(cell.in_grid),
                       _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
-                      _fmt(float(limits[rep])), *(_fmt(float(v)) for v in data[rep, zones:])]
+                      _fmt(float(limits[rep])), *(_fmt(_metric_value(k, v)) for k, v in zip(extra, data[rep, zones:]))]
 
 
 class _CsvRuns:
@@ -918,7 +905,7 @@ class _ParquetRuns:
                    ("finished", pa.bool_())]
         fields += [(k, pa.int64() if k in INT_METRICS else pa.float64()) for k in METRICS]
         fields += [("limit_ratio", pa.float64())]
-        fields += [(name, pa.float64()) for name in zone_columns(spec)]
+        fields += [(k, pa.int64() if k in INT_METRICS else pa.float64()) for k in spec.zone_columns]
         self.schema = pa.schema(fields)
         self.writer = pa.parquet.ParquetWriter(str(path), self.schema)
         self.parts: list = []
@@ -937,18 +924,19 @@ class _ParquetRuns:
                  pa.array([_seed_text(self.spec.seed_of(cell, rep)) for rep in range(n)], pa.string()),
                  pa.array(np.full(n, cell.in_grid)), pa.array(data[:, 0] != 0)]
         for j, k in enumerate(METRICS):
-            x = data[:, 1 + j]
-            if k in INT_METRICS:
-                nan = np.isnan(x)
-                cols.append(pa.array(np.where(nan, 0, x).astype(np.int64), mask=nan))
-            else:
-                cols.append(pa.array(x))
+            cols.append(self._column(k, data[:, 1 + j]))
         cols.append(pa.array(limits.astype(float)))
-        cols += [pa.array(data[:, 1 + len(METRICS) + j]) for j in range(len(self.spec.zone_names))]
+        cols += [self._column(k, data[:, 1 + len(METRICS) + j]) for j, k in enumerate(self.spec.zone_columns)]
         self.parts.append(pa.RecordBatch.from_arrays(cols, schema=self.schema))
         self.rows += n
         if self.rows >= PARQUET_ROWS_PER_GROUP:
             self._flush()
+
+    def _column(self, k: str, x: np.ndarray):
+        if k in INT_METRICS:
+            nan = np.isnan(x)
+            return self.pa.array(np.where(nan, 0, x).astype(np.int64), mask=nan)
+        return self.pa.array(x)
 
     def _flush(self) -> None:
         if self.parts:
@@ -962,7 +950,7 @@ class _ParquetRuns:
 
 
 INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done",
-               "switches"}
+               "switches", "moves"}
 
 
 def _metric_value(name: str, v: float):
@@ -1085,7 +1073,7 @@ def summary_header(spec: SweepSpec) -> list[str]:
         if k in PERCENTILE_METRICS:
             header += [f"{k}_p{q}" for q in PERCENTILES]
     header.append("resimulated")
-    for k in zone_columns(spec):
+    for k in spec.zone_columns:
         header += [f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high"]
     return header
 

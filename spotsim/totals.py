@@ -3,6 +3,9 @@
 The time categories partition the makespan: first start-up + work + later
 start-ups + restores + compilation + warm-up + aborted validation + checkpoint
 writes (the time they block training) + idle notice time + capacity waits = makespan (a property test holds the simulator to it).
+With zones, transfers of the checkpoint between regions are one more category
+(part of what restarts cost), and the zone ledger (zones/ledger.py) keeps the
+dollars: each zone's prices and the egress.
 """
 from __future__ import annotations
 
@@ -45,6 +48,10 @@ class Totals:
     """Lifetimes on another market than the lifetime before (Spot to on-demand or back)."""
     lost_s: list[float] = field(default_factory=list)
     """Work lost at each preemption (progress since the last durable checkpoint)."""
+    transfer_s: float = 0.0
+    """Moving the checkpoint to another region after a start-up (zones)."""
+    zones: object = None
+    """The zone ledger of a run with zones (zones/ledger.ZoneLedger), else None."""
 
     def bill(self, seconds: float, spot: bool) -> None:
         """Add one lifetime's billed seconds to its market."""
@@ -55,10 +62,13 @@ class Totals:
             self.ondemand_billed_s += seconds
 
     def cost_usd(self, prices) -> float:
-        """What the billed seconds cost at `prices` (config.Prices)."""
+        """What the billed seconds cost at `prices` (config.Prices); with zones, at each zone's prices,
+        egress included (the ledger's)."""
+        if self.zones is not None:
+            return self.zones.cost_usd()
         return (self.spot_billed_s * prices.spot_per_h + self.ondemand_billed_s * prices.ondemand_per_h) / 3600.0
 
     @property
     def restart_s(self) -> float:
-        """What restarts cost: later start-ups, restores and validation redone."""
-        return self.startup_s + self.restore_s + self.aborted_eval_s
+        """What restarts cost: later start-ups, restores, validation redone and moving the checkpoint."""
+        return self.startup_s + self.restore_s + self.aborted_eval_s + self.transfer_s
