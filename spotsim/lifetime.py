@@ -100,6 +100,8 @@ class SpotRun:
         capacity = self.s.capacity.wait
         self.pattern_waits = pattern.replaces_capacity_waits or capacity == "trace"
         """Whether capacity waits come from the pattern's preemptions (before and after a lifetime)."""
+        self.limit_prices = self.s.prices
+        """The prices `limits.cost_s` counts in (with zones, the first zone's: model._limit_prices)."""
         self.market = None
         self.ledger = None
         """The zone accounts (zones/ledger.py) of a run with zones, else None."""
@@ -506,7 +508,7 @@ class SpotRun:
     def _over_limit(self, now: float) -> bool:
         lim = self.limits
         t = self.job.totals
-        p = self.s.prices
+        p = self.limit_prices
         billed = t.spot_billed_s + (t.ondemand_billed_s * p.ondemand_per_h / max(p.spot_per_h, 1e-12)
                                     if t.ondemand_billed_s else 0.0)
         return now > lim.time_s and (billed > lim.cost_s or now > lim.stuck_s)

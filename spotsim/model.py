@@ -87,7 +87,8 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     job = Job(s, streams, build_strategy(s.checkpoint, rate), events=events, measured=measured)
     od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
     _check_run_size(s, od_makespan, pattern, limit_ratio)
-    cost_s = limit_ratio * od_billed * s.prices.ondemand_per_h / max(s.prices.spot_per_h, 1e-12)
+    prices = _limit_prices(s)
+    cost_s = limit_ratio * od_billed * prices.ondemand_per_h / max(prices.spot_per_h, 1e-12)
     time_s = limit_ratio * od_makespan
     limits = Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
     if events is not None:
@@ -104,6 +105,7 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)
     run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job))
+    run.limit_prices = prices
     if policy is None and plain_clock:
         if run.plain_runs:
             run.run_plain()
@@ -122,6 +124,16 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
              billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
     return result
+
+
+def _limit_prices(s: Scenario):
+    """The prices the early stop (LIMIT_RATIO) counts in: the scenario's, or with zones the first zone's
+    (its mean Spot price where it has a series), as for that zone alone."""
+    if not s.zones:
+        return s.prices
+    from .zones.spec import resolved_zones
+    home = resolved_zones(s)[0]
+    return dataclasses.replace(s.prices, spot_per_h=home.prices.flat_per_h, ondemand_per_h=home.ondemand_per_h)
 
 
 def _zones_pattern(s: Scenario, pattern, measured):

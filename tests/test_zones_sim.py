@@ -77,15 +77,20 @@ SINGLE = ["interrupts.pattern=trace", f"interrupts.trace={TINY}", "capacity.wait
 
 @pytest.mark.parametrize("more", [[], ["checkpoint.strategy=adaptive"], ["checkpoint.async_write=true"],
                                   ["job.deadline_h=3", "policy.name=greedy"],
-                                  ["job.deadline_h=3", "policy.name=uniform_progress"]])
+                                  ["job.deadline_h=3", "policy.name=uniform_progress"],
+                                  ["vm.startup_s=500"]])
 @pytest.mark.parametrize("policy", ["stay", "failover", "cheapest"])
 def test_one_zone_is_the_single_zone_trace_model_bit_for_bit(policy, more):
     """zones: [z] under any zone policy gives the results of interrupts.trace: z.trace (capacity from the
-    trace) and z's prices, seed for seed, to the last bit; its one zone holds every Spot hour."""
-    one = load_scenario(sets=[f"zones=[{{name: a, trace: {TINY}}}]", f"policy.zones={policy}", *more])
-    single = load_scenario(sets=SINGLE + more)
+    trace) and z's prices, seed for seed, to the last bit, runs stopped early included (a 500 s start-up
+    on this trace is hopeless); its one zone holds every Spot hour."""
+    one = load_scenario(sets=[f"zones=[{{name: a, trace: {TINY}, spot_per_h: 0.3, ondemand_per_h: 0.9}}]",
+                              f"policy.zones={policy}", *more])
+    single = load_scenario(sets=SINGLE + ["prices.spot_per_h=0.3", "prices.ondemand_per_h=0.9"] + more)
     for seed in range(8):
         z, s = simulate(one, seed), simulate(single, seed)
+        if more == ["vm.startup_s=500"]:
+            assert not s.finished
         assert repr(fields_but_zones(z)) == repr(fields_but_zones(s))
         assert z.zone_h == (("a", s.spot_h),)
         assert z.moves == 0 and z.transfer_usd == 0.0
@@ -346,7 +351,9 @@ def test_zone_runs_add_up(tmp_path, case):
 # -- the shipped traces -----------------------------------------------------------------------
 def test_failover_over_the_nine_v100_zones_beats_staying_in_the_worst(tmp_path):
     """The study job on the nine aws-02-15-2023 V100 zones with their price series: failover finishes sooner
-    on average than staying in us-east-1a (available ~17% of the time), every run finished."""
+    on average than staying in us-east-1a (available ~17% of the time), and every run of it finishes
+    (staying, some runs wait past 20x the on-demand makespan and stop early: their makespan is a lower
+    bound, which only makes staying look better)."""
     scenario = ROOT / "scenarios" / "zones" / "aws-v100-9zones.yaml"
     if not (SHARED_TRACES / "aws-spot-traces" / "availability" / "1-node" / "aws-02-15-2023").is_dir():
         pytest.skip("../shared/traces/aws-spot-traces is absent (a clone of the project alone lacks ../shared)")
@@ -356,6 +363,6 @@ def test_failover_over_the_nine_v100_zones_beats_staying_in_the_worst(tmp_path):
         assert s.zones[0].name == "us-east-1a"
         runs[policy] = [simulate(s, (7, i)) for i in range(40)]
     mean = {p: statistics.mean(r.makespan_h for r in rs) for p, rs in runs.items()}
-    assert all(r.finished for rs in runs.values() for r in rs)
+    assert all(r.finished for p in ("failover", "cheapest") for r in runs[p])
     assert mean["failover"] < mean["stay"] and mean["cheapest"] < mean["stay"]
     assert all(math.isclose(r.spot_h, sum(h for _, h in r.zone_h), abs_tol=1e-9) for r in runs["failover"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from ..errors import ScenarioError
 from ..interrupts.base import InterruptPattern, Preemption
@@ -41,11 +41,11 @@ class ZonePatterns(InterruptPattern):
     """Trace seconds at the submission (None: uniform per run over the shortest trace)."""
     name = "zones"
 
-    @property
+    @cached_property
     def mean_interval_s(self) -> float:
         """Uptime per preemption the job can expect: its zone's with stay (or one zone), else pooled
         over the zones (total uptime over total preemptions of one cycle each), what a job moving
-        between them meets on average."""
+        between them meets on average. Computed once (a sum over every zone's cycle)."""
         if self.policy == "stay" or len(self.replays) == 1:
             return self.replays[0].mean_interval_s
         kills = sum(r.cyclic_drops() for r in self.replays)
