@@ -256,7 +256,8 @@ def test_moving_prices_are_billed_as_their_integral(tmp_path, start_s):
                                                   if start_s < k * 60.0 < start_s + billed})
     integral = sum((b - a) * price(a) for a, b in zip(edges, edges[1:]))
     assert r.cost_usd == pytest.approx(integral / 3600.0, rel=1e-12)
-    flat = simulate(zoned([{"name": "up", "trace": trace, "spot_per_h": 2.0}], f"interrupts.trace_start_s={start_s}"), 0)
+    flat = simulate(zoned([{"name": "up", "trace": trace, "spot_per_h": 2.0}],
+                          f"interrupts.trace_start_s={start_s}"), 0)
     assert r.cost_usd < flat.cost_usd
 
 
@@ -316,30 +317,36 @@ def zone_cases(draw):
     policy = draw(st.sampled_from(["stay", "failover", "cheapest"]))
     size = draw(st.sampled_from([0.0, 1.0, 50.0]))
     start = draw(st.integers(0, len(traces[0]) - 1)) * GAP + draw(st.sampled_from([0.0, 17.5]))
-    return traces, regions, prices, policy, size, start, draw(st.integers(0, 3))
+    deadline = draw(st.sampled_from([None, ("greedy", 1.3), ("greedy", 4.0), ("uniform_progress", 2.0)]))
+    return traces, regions, prices, policy, size, start, deadline, draw(st.integers(0, 3))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(case=zone_cases())
 def test_zone_runs_add_up(tmp_path, case):
-    """Any zones, policy and checkpoint size: the time categories partition the makespan; Spot hours are the
-    zones' hours; cost is Spot at each zone's price + egress (all moves cross-region, each the same
-    size and price); with stay only the first zone is used and nothing moves."""
-    traces, regions, prices, policy, size, start, seed = case
+    """Any zones, zone policy, checkpoint size and deadline policy: the time categories partition the
+    makespan; Spot hours are the zones' hours; cost is Spot at each zone's price + on-demand + egress (all
+    moves cross-region, each the same size and price); with stay only the first zone is used and nothing
+    moves; a deadline is met."""
+    traces, regions, prices, policy, size, start, deadline, seed = case
     zones = []
     for i, (data, region, price) in enumerate(zip(traces, regions, prices)):
         data = (data * (len(traces[0]) // len(data) + 1))[:len(traces[0])]  # one tick count for all
         data[0] = data[0] or int(not any(data))
         zones.append({"name": f"z{i}", "trace": tick_trace(tmp_path, f"z{i}", data), "region": region,
                       "spot_per_h": price})
+    more = [] if deadline is None else [f"policy.name={deadline[0]}", f"job.deadline_h={deadline[1] * 390 / 3600}"]
     r = simulate(zoned(zones, f"checkpoint.size_gb={size}", f"interrupts.trace_start_s={start}",
-                       "job.epochs=6", policy=policy), seed)
+                       "job.epochs=6", *more, policy=policy), seed)
     zh = zone_h(r)
+    assert r.ondemand_makespan_h * 3600.0 == pytest.approx(390.0)
     assert adds_up(r)
     assert r.spot_h == pytest.approx(sum(zh.values()), abs=1e-12)
     assert r.cost_usd == pytest.approx(sum(zh[z["name"]] * z["spot_per_h"] for z in zones)
-                                       + r.transfer_usd, abs=1e-12)
+                                       + r.ondemand_h * 3.0 + r.transfer_usd, abs=1e-12)
+    if deadline is not None:
+        assert r.met_deadline == 1.0
     assert r.transfer_usd == pytest.approx(r.moves * size * 0.02, abs=1e-12)
     assert r.transfer_gb == pytest.approx(r.moves * size)
     full = size * 8 / MOVES["cross_region"][0] - size * 8 / SAME_REGION_GBPS
