@@ -25,6 +25,9 @@ one curve per policy.name (colour) and checkpoint strategy (line style):
                      mean with its 95% CI band, p95 thin dashed, omniscient in
                      black as the floor, and all on-demand at 1;
   deadlines_met      the share of runs that met the deadline (95% Wilson band).
+A sweep whose curves are one rate each (zones, advisor buckets; sweep.json
+`own_rate`) has no rate axis: its figures are value_plots.VALUE_FIGURES
+(metrics against the last varied key) instead of the curves and maps.
 Every figure is written as PNG and PDF; figure files of an earlier sweep in the
 same folder that this sweep does not draw are removed.
 """
@@ -45,6 +48,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from .errors import SpotsimError  # noqa: E402
+from .value_plots import VALUE_FIGURES, value_figure  # noqa: E402
 
 FORMATS = ("png", "pdf")
 CURVES = {
@@ -168,6 +172,11 @@ def plot_sweep(out) -> list[Path]:
     summary, brk, meta = load(out)
     keys = [v["key"] for v in meta["vary"]]
     written: list[Path] = []
+    if meta.get("own_rate"):
+        for name in VALUE_FIGURES:
+            written += _save(value_figure(summary, meta, keys, name), out / name)
+        remove_stale_figures(out, written)
+        return written
     for combo in _combos(summary, keys):
         sub = _select(summary, combo)
         bsub = _select(brk, combo) if len(brk) else brk
@@ -199,7 +208,7 @@ def is_figure_file(path: Path) -> bool:
     if path.suffix.lstrip(".") not in FORMATS:
         return False
     stem = path.stem
-    return stem in MAPS or any(stem == c or stem.startswith(c + "__") for c in (*CURVES, *DEADLINE_FIGURES))
+    return stem in MAPS or stem in VALUE_FIGURES or any(stem == c or stem.startswith(c + "__") for c in (*CURVES, *DEADLINE_FIGURES))
 
 
 def remove_stale_figures(out, keep) -> list[Path]:

@@ -370,19 +370,25 @@ class SweepSpec:
         return [Cell(p, v, r, st) for p in self.patterns for v in range(len(self.combos()))
                 for r in self.rates_for(p, v) for st in self.strategies]
 
-    def bucket_rate(self, pattern: str, vary_index: int) -> float | None:
-        """The rate of the Spot Instance Advisor bucket a (pattern, combination) runs at, if its cells have
-        one in effect (a varied interrupts.advisor_bucket, or the scenario's with a varied point or
-        horizon): such a curve is that one rate, not the --rates axis (docs/advisor.md)."""
-        key = ("bucket", pattern, vary_index)
+    def own_rate(self, pattern: str, vary_index: int) -> float | None:
+        """The one rate a (pattern, combination) runs at when its cells set their own, else None: the
+        Spot Instance Advisor bucket's (a varied interrupts.advisor_bucket, or the scenario's with a
+        varied point or horizon; docs/advisor.md), or the zones' own mean rate (zones replay their
+        traces, which --rates does not scale; docs/zones.md). Such a curve is that one rate."""
+        key = ("own_rate", pattern, vary_index)
         if key not in self._cache:
             s = self.cell_scenario(Cell(pattern, vary_index, self.rates[0], self.strategies[0]))
-            self._cache[key] = s.interrupts.rate_per_h if s.interrupts.advisor_bucket is not None else None
+            if s.zones:
+                from .zones.market import zone_patterns  # zones load their traces only when a sweep has them
+                rate = zone_patterns(s).mean_rate_per_h
+            else:
+                rate = s.interrupts.rate_per_h if s.interrupts.advisor_bucket is not None else None
+            self._cache[key] = rate
         return self._cache[key]
 
     def rates_for(self, pattern: str, vary_index: int) -> tuple[float, ...]:
-        """The requested rates of a (pattern, combination): --rates, or its advisor bucket's one rate."""
-        rate = self.bucket_rate(pattern, vary_index)
+        """The requested rates of a (pattern, combination): --rates, or the one rate it sets (own_rate)."""
+        rate = self.own_rate(pattern, vary_index)
         return self.rates if rate is None else (rate,)
 
     def limit_for(self, s: Scenario) -> float:
@@ -1050,7 +1056,7 @@ def _groups_to_expand(spec: SweepSpec, results: _Results) -> list[tuple[str, int
     groups = []
     for p in spec.patterns:
         for v in range(len(spec.combos())):
-            if spec.bucket_rate(p, v) is not None:  # one rate, by construction
+            if spec.own_rate(p, v) is not None:  # one rate, by construction
                 continue
             want = False
             for st in spec.strategies:
@@ -1162,6 +1168,7 @@ def write_meta(spec: SweepSpec, out: Path, complete: bool, cells_done: int, outc
         "refined_cells": outcome.refined_cells, "refine_rounds": outcome.refine_rounds,
         "resimulated_runs": outcome.resimulated_runs,
         "time_slack": spec.scenario.breakeven.time_slack,
+        "own_rate": all(spec.own_rate(p, v) is not None for p in spec.patterns for v in range(len(spec.combos()))),
         "complete": complete, "cells_done": cells_done,
         "scenario_values": spec.scenario.to_dict(),
     }

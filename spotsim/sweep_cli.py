@@ -84,6 +84,11 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
     """
     try:
         base = load_scenario(list(scenario), list(sets))
+        if base.zones:  # the zones' traces are the pattern
+            if patterns != ",".join(sw.DEFAULT_PATTERNS) and patterns.strip() != "trace":
+                raise sw.SweepError(f"--patterns: {patterns!r}: with `zones:` each zone's own trace is its "
+                                    f"capacity; give --patterns trace (the default with zones)")
+            patterns = "trace"
         spec = sw.SweepSpec(
             base, tuple(sw.parse_rates(rates)),
             strategies=tuple(sw.parse_names(strategies, STRATEGY_NAMES, "--strategies", "strategy")),
