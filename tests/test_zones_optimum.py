@@ -181,7 +181,10 @@ def check_bookkeeping(s, window, costs, quantum):
     assert all(0 <= a <= b <= window.horizon_s for a, b, _, _ in s.segments)
     assert s.segments[-1][1] == s.finish_s <= window.horizon_s
     assert 0 <= s.moves <= s.lifetimes - 1
-    assert s.transfer_s % quantum == pytest.approx(0, abs=1e-6) or s.transfer_s % quantum == pytest.approx(quantum)
+    extra = [math.floor((costs.startup_s + costs.restore_s + x) / quantum)
+             - math.floor((costs.startup_s + costs.restore_s) / quantum) for x in np.ravel(0.0 if costs.move_s is None else costs.move_s)]
+    assert s.transfer_s / quantum == pytest.approx(round(s.transfer_s / quantum))
+    assert s.transfer_s <= s.moves * max(extra) * quantum + 1e-9
     if s.moves == 0:
         assert s.egress_usd == 0 and s.transfer_s == 0
 

@@ -283,17 +283,34 @@ def _get(pair, i: int, j: int, fill=np.inf) -> np.ndarray:
     return _take(pair[1], i - pair[0], j - pair[0], fill)
 
 
-def _min_plus(src: np.ndarray, g_lo: int, g_hi: int, cost: np.ndarray, step: float | None):
-    """out[i] = min over g in g_lo..g_hi of src[i + g_hi - g] + cost[g - g_lo], and a g attaining it; `step`:
-    the cost's slope when it is linear in g (then by doubling)."""
+def _wmin(a: np.ndarray, w: int, step: float, rec: bool):
+    """hindsight._window_min, the argument only if `rec` (None otherwise): the same values either way, so that
+    a recomputed stretch of ticks reproduces the forward pass bit for bit."""
+    if rec:
+        return _window_min(a, w, step)
+    out = a.copy()
+    span = 1
+    while 2 * span <= w + 1:
+        if span < out.size:
+            np.minimum(out[span:], out[:-span] + step * span, out=out[span:])
+        span *= 2
+    k = w + 1 - span
+    if k > 0 and k < out.size:
+        np.minimum(out[k:], out[:-k] + step * k, out=out[k:])
+    return out, None
+
+
+def _min_plus(src: np.ndarray, g_lo: int, g_hi: int, cost: np.ndarray, step: float | None, rec: bool):
+    """out[i] = min over g in g_lo..g_hi of src[i + g_hi - g] + cost[g - g_lo], and (if `rec`) a g attaining
+    it; `step`: the cost's slope when it is linear in g (then by doubling)."""
     w = g_hi - g_lo
     if step is not None:
-        out, arg = _window_min(src, w, step)
-        return out[w:] + cost[0], g_lo + arg[w:].astype(np.int64)
+        out, arg = _wmin(src, w, step, rec)
+        return out[w:] + cost[0], (g_lo + arg[w:].astype(np.int64) if rec else None)
     win = np.lib.stride_tricks.sliding_window_view(src, w + 1)   # row i, column: g = g_hi - col
     vals = win + cost[::-1]
     col = np.argmin(vals, axis=1)
-    return vals[np.arange(vals.shape[0]), col], g_hi - col
+    return vals[np.arange(vals.shape[0]), col], (g_hi - col if rec else None)
 
 
 class _State:
@@ -362,7 +379,12 @@ class _Solver:
         per_p = (self.R * (np.dtype(self.mode_dtype).itemsize + np.dtype(self.code_dtype).itemsize)
                  + len(self.zones) * len(self.markets) * (2 * np.dtype(self.code_dtype).itemsize + 1) + multi)
         widths = np.array([max(0, hi + 1 - lo) for lo, hi in self.band])
-        self.stretch = n if widths.sum() * per_p <= budget else max(1, int(budget // max(1, widths.max() * per_p)))
+        if widths.sum() * per_p <= budget:
+            self.stretch = n
+        else:   # stretches of K ticks: n/K snapshots of the state (S bytes) and K ticks of back-pointers (P)
+            P = widths.max() * per_p
+            S = widths.max() * 8 * ((self.keep + 2) * self.R + 2 * len(self.zones) * len(self.markets))
+            self.stretch = max(1, int(min(budget / P, math.sqrt(n * S / P))))
         self.pointers: dict[int, _TickPointers] = {}
         self.snapshots: dict[int, _State] = {}
 
@@ -376,6 +398,7 @@ class _Solver:
         for t in range(self.n):
             if not record and t % self.stretch == 0:
                 self.snapshots[t] = st.copy()
+                self.snapshots[t].merged = {}       # recomputed from hist on a restore
             if (t + 1) * self.m >= self.need:
                 fin = self._finish(t, st)
                 if fin is not None and (best is None or fin[0] < best[0] - 1e-9 * max(1.0, abs(best[0]))):
@@ -401,7 +424,7 @@ class _Solver:
         modes = [np.zeros(hi + 1 - lo, self.mode_dtype) for _ in range(self.R)] if record else None
         vo = []
         for r in range(self.R):
-            v, code = self._ondemand(r, t, st, lo, hi)
+            v, code = self._ondemand(r, t, st, lo, hi, record)
             vo.append((lo, v))
             better = v < values[r]
             np.copyto(values[r], v, where=better)
@@ -409,10 +432,11 @@ class _Solver:
                 modes[r][better] = 1
                 ptr.code_od[r] = code
         carry = {}
+        kinds = record or (t + 1) % self.stretch == 0    # a snapshot's carries need their kinds for the codes
         for z, zone in enumerate(self.zones):
             if not zone.usable[t]:
                 continue
-            states = self._spot(z, t, st, lo, hi)
+            states = self._spot(z, t, st, lo, hi, record)
             r, local = zone.region, self.local[z]
             for k, (vals, code) in states.items():
                 better = vals < values[r]
@@ -421,7 +445,7 @@ class _Solver:
                     modes[r][better] = 2 + 4 * local + (k - SPOT_NEW)
                     ptr.code_spot[(z, k)] = code
             for market in self.markets:
-                c = self._carry(z, t, market, lo, states.get(NEW_OF[market]), states.get(market))
+                c = self._carry(z, t, market, lo, states.get(NEW_OF[market]), states.get(market), kinds)
                 if c is not None:
                     carry[(z, market)] = c
                     if record and (t + 2) * m >= self.need:
@@ -475,23 +499,26 @@ class _Solver:
         return st.b0.get(t, (math.inf, 0))
 
     # -- transitions over the band [lo, hi] ------------------------------------------------
-    def _ondemand(self, r, t, st, lo, hi):
+    def _ondemand(self, r, t, st, lo, hi, rec):
+        """Values (and codes if `rec`) over the band of on-demand in region r after tick t."""
         m, odq = self.m, self.odq[r]
         s0 = max(0, lo - m)
-        value, gain = _window_min(_get(st.vo[r], s0, hi + 1), m, odq)   # carry on: k = gain quanta
-        value, code = value[lo - s0:], gain[lo - s0:].astype(self.code_dtype)
+        value, gain = _wmin(_get(st.vo[r], s0, hi + 1), m, odq, rec)    # carry on: k = gain quanta
+        value = value[lo - s0:]
+        code = gain[lo - s0:].astype(self.code_dtype) if rec else None
         B1 = st.hist.get(t - self.span[1])
         if B1 is not None:                                               # start with progress, no move
             d = self.rest[1]
             src = _get(B1[r], s0, hi + 1)
             if s0 == 0:
                 src[0] = np.inf
-            v1, g1 = _window_min(src, m - d, odq)
-            v1, g1 = v1[lo - s0:], g1[lo - s0:]
+            v1, g1 = _wmin(src, m - d, odq, rec)
+            v1 = v1[lo - s0:]
             v1 += odq * d + (self.span[1] - 1) * m * odq
             better = v1 < value
             np.copyto(value, v1, where=better)
-            np.copyto(code, ((m + 1) + g1).astype(self.code_dtype), where=better)
+            if rec:
+                np.copyto(code, ((m + 1) + g1[lo - s0:]).astype(self.code_dtype), where=better)
         b0, _ = self._b0(st, t - self.span[0])
         if math.isfinite(b0):                                            # first start: progress = gain
             d = self.rest[0]
@@ -502,7 +529,8 @@ class _Solver:
                 part = value[:top + 1 - lo]
                 better = v0 < part
                 np.copyto(part, v0, where=better)
-                np.copyto(code[:top + 1 - lo], (2 * (m + 1) + gains).astype(self.code_dtype), where=better)
+                if rec:
+                    np.copyto(code[:top + 1 - lo], (2 * (m + 1) + gains).astype(self.code_dtype), where=better)
         return value, code
 
     def _start_cost(self, zone: _Zone, market: int, t0: int, t: int, r: int, j: np.ndarray):
@@ -514,20 +542,21 @@ class _Solver:
         linear = zone.spot_s[t0] >= j[-1] * self.q
         return cost, (float(zone.price_s[t0] * self.q) if linear else None)
 
-    def _spot(self, z, t, st, lo, hi):
-        """Values and codes over the band of zone z's Spot modes after tick t (new and continuing)."""
+    def _spot(self, z, t, st, lo, hi, rec):
+        """Values and codes (if `rec`) over the band of zone z's Spot modes after tick t (new and continuing)."""
         zone, m = self.zones[z], self.m
         width = hi + 1 - lo
         out = {}
         for market in self.markets:
-            states = {k: [np.full(width, np.inf), np.zeros(width, self.code_dtype)]
+            states = {k: [np.full(width, np.inf), np.zeros(width, self.code_dtype) if rec else None]
                       for k in (NEW_OF[market], market)}
             src = st.carry.get((z, market))
             if src is not None:
                 lo_c, vals, kind = src
                 states[market][0][:] = _take(vals, lo - m - lo_c, hi + 1 - m - lo_c) + (
                     zone.bill[t] if market == SPOT else 0.0)
-                states[market][1][:] = _take(kind, lo - m - lo_c, hi + 1 - m - lo_c, 0) * (m + 1)
+                if rec:
+                    states[market][1][:] = _take(kind, lo - m - lo_c, hi + 1 - m - lo_c, 0) * (m + 1)
             for k, (c, _, _) in enumerate(self.sources[zone.region]):   # starts with progress
                 for r, g_lo, g_hi in self.groups[c]:
                     t0 = t - r
@@ -541,11 +570,15 @@ class _Solver:
                     s = _get(pair, lo - g_hi, hi - g_lo + 1)
                     if lo - g_hi <= 0 <= hi - g_lo:
                         s[-(lo - g_hi)] = np.inf                          # progress 0 has no checkpoint
-                    vals, gain = _min_plus(s, g_lo, g_hi, cost, step)
+                    vals, gain = _min_plus(s, g_lo, g_hi, cost, step, rec)
                     target = states[NEW_OF[market] if r == 0 else market]
-                    better = vals < target[0]
-                    np.copyto(target[0], vals, where=better)
-                    np.copyto(target[1], ((KIND_FAM1 + k) * (m + 1) + gain).astype(self.code_dtype), where=better)
+                    if rec:
+                        better = vals < target[0]
+                        np.copyto(target[0], vals, where=better)
+                        np.copyto(target[1], ((KIND_FAM1 + k) * (m + 1) + gain).astype(self.code_dtype),
+                                  where=better)
+                    else:
+                        np.minimum(target[0], vals, out=target[0])
             if lo <= m:                                                  # starts with no progress
                 for r, g_lo, g_hi in self.groups[self.c0]:
                     t0 = t - r
@@ -561,15 +594,16 @@ class _Solver:
                     vals = b0 + cost
                     better = vals < target[0][idx]
                     target[0][idx[better]] = vals[better]
-                    target[1][idx[better]] = KIND_FAM0 * (m + 1) + gains[better]
+                    if rec:
+                        target[1][idx[better]] = KIND_FAM0 * (m + 1) + gains[better]
             for k, (vals, code) in states.items():
                 if np.isfinite(vals).any():
                     out[k] = (vals, code)
         return out
 
-    def _carry(self, z, t, market, lo, new, cont):
+    def _carry(self, z, t, market, lo, new, cont, rec):
         """What zone z's lifetime of `market` alive at the end of tick t carries into t+1: (lo, values,
-        kind: 0 new, 1 continuing), or None (as hindsight.py's)."""
+        kind: 0 new, 1 continuing, if `rec`), or None (as hindsight.py's)."""
         zone = self.zones[z]
         ok_new = zone.free_carries[t] if market == FREE else zone.carries[t]
         src_new = new[0] if new is not None and ok_new else None
@@ -577,10 +611,10 @@ class _Solver:
         if src_new is None and src_cont is None:
             return None
         if src_cont is None:
-            return lo, src_new, np.zeros(src_new.size, np.int8)
+            return lo, src_new, np.zeros(src_new.size, np.int8) if rec else None
         if src_new is None:
-            return lo, src_cont, np.ones(src_cont.size, np.int8)
-        return lo, np.minimum(src_new, src_cont), (src_cont < src_new).astype(np.int8)
+            return lo, src_cont, np.ones(src_cont.size, np.int8) if rec else None
+        return lo, np.minimum(src_new, src_cont), (src_cont < src_new).astype(np.int8) if rec else None
 
     def _finish(self, t, st):
         """The cheapest way to complete the work within tick t: (cost, finish_s, route), or None."""
@@ -691,6 +725,7 @@ class _Solver:
             s = (t // self.stretch) * self.stretch
             self.pointers = {}
             st = self.snapshots[s].copy()
+            st.merged = {u: (None if pairs is None else self._merge(pairs)[0]) for u, pairs in st.hist.items()}
             for u in range(s, min(s + self.stretch, self.n)):
                 self._step(u, st, True)
         return self.pointers[t]
