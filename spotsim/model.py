@@ -99,8 +99,8 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     deadline_s = check_deadline(s, od_makespan, measured)
     if s.policy.name == "omniscient":
         if s.zones:
-            raise ScenarioError("policy.name", "omniscient", "the hindsight optimum over zones is not built yet: "
-                                "with `zones:` use spot_only, on_demand, greedy or uniform_progress")
+            from .zones.omniscient import zones_hindsight_run  # the optimisation loads only when asked for
+            return zones_hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s)
         from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)

@@ -177,12 +177,14 @@ def test_a_deadline_policy_sees_spot_in_any_zone_the_zone_policy_takes(tmp_path)
     assert moved.met_deadline == 1.0
 
 
-def test_the_hindsight_optimum_over_zones_is_refused_in_one_line(tmp_path):
+def test_the_hindsight_optimum_over_zones_needs_a_deadline(tmp_path):
+    """omniscient over zones without job.deadline_h is refused in one line (it has no window); with one it
+    runs (tests/test_zones_omniscient.py holds it to the floor)."""
     zones = [{"name": "a", "trace": TINY}]
-    s = zoned(zones, "job.deadline_h=5", "policy.name=omniscient")
-    with pytest.raises(ScenarioError, match="optimum over zones") as err:
-        simulate(s, 0)
+    with pytest.raises(ScenarioError, match="deadline") as err:
+        zoned(zones, "policy.name=omniscient")
     assert "\n" not in str(err.value)
+    assert simulate(zoned(zones, "job.deadline_h=5", "policy.name=omniscient"), 0).met_deadline == 1.0
 
 
 # -- moving the checkpoint --------------------------------------------------------------------

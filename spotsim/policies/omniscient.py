@@ -69,10 +69,10 @@ def hindsight_run(s, job, pattern, streams, od_makespan_s: float, od_billed_s: f
     if not schedule.feasible:
         return result
     # The schedule's cost is the optimum's own (a free Spot lifetime bills 0 in its model).
-    return _with_cost(result, schedule.cost_usd)
+    return with_cost(result, schedule.cost_usd)
 
 
-def _with_cost(result: RunResult, cost_usd: float) -> RunResult:
+def with_cost(result: RunResult, cost_usd: float) -> RunResult:
     od = result.ondemand_cost_usd
     return replace(result, cost_usd=cost_usd, savings_pct=100.0 * (1.0 - cost_usd / od) if od > 0 else 0.0,
                    cost_ratio=cost_usd / od if od > 0 else math.nan)
