@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from ..errors import TraceError
@@ -79,7 +80,16 @@ class TraceReplay(InterruptPattern):
     @classmethod
     def from_file(cls, path, convention="available", min_nodes=1, rate_per_h=None, notice_s=0.0,
                   start_s=None):
-        """The replay of a trace file; `rate_per_h` (None: the trace's own) rescales its uptimes."""
+        """The replay of a trace file; `rate_per_h` (None: the trace's own) rescales its uptimes.
+
+        Cached per file (and its modification time) and arguments: a run that builds its pattern
+        does not walk the trace again (its cycle and mean uptime are computed once)."""
+        p = Path(path)
+        mtime = p.stat().st_mtime_ns if p.is_file() else None
+        return _replay_of(cls, str(p), mtime, convention, min_nodes, rate_per_h, notice_s, start_s)
+
+    @classmethod
+    def _build(cls, path, convention, min_nodes, rate_per_h, notice_s, start_s):
         pattern = cls(load_trace(path, convention), min_nodes, notice_s=notice_s, start_s=start_s)
         own = pattern.mean_interval_s
         if own == 0:
@@ -127,7 +137,7 @@ class TraceReplay(InterruptPattern):
             paired.append((g, kills[i] if i < len(kills) else kills[0] + period))
         return _Cycle(tuple(g for g, _ in paired), tuple(k for _, k in paired))
 
-    @property
+    @cached_property
     def mean_interval_s(self) -> float:
         """Mean uptime (grant to notice) per preemption over one replay cycle, divided by `scale`."""
         cycle = self._cycle
@@ -190,3 +200,9 @@ class TraceReplay(InterruptPattern):
     def uptimes(self, rng):
         for p in self.preemptions(rng):
             yield p.uptime_s
+
+
+@lru_cache(maxsize=64)
+def _replay_of(cls, path: str, mtime_ns, convention, min_nodes, rate_per_h, notice_s, start_s) -> "TraceReplay":
+    """TraceReplay.from_file's cache (`mtime_ns` keys a file that changed; None: a missing file, refused)."""
+    return cls._build(path, convention, min_nodes, rate_per_h, notice_s, start_s)
