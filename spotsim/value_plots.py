@@ -61,8 +61,9 @@ def value_figure(summary: pd.DataFrame, meta: dict, keys: list[str], name: str):
     ax.legend(handles=handles, fontsize=7, frameon=False, loc="best",
               title=", ".join(series_keys) or None, title_fontsize=7)
     rate = df["rate_per_h"].to_numpy(float)
-    note = "one rate per line: each cell's own" if np.unique(rate).size > 1 else f"rate {rate[0]:.3g}/h"
-    fig.suptitle(f"{meta.get('scenario', '')}  ({note}; mean, 95% CI)", fontsize=9)
+    note = ("each point at its own preemption rate" if np.unique(rate).size > 1
+            else f"preemption rate {rate[0]:.3g}/h")
+    fig.suptitle(f"{meta.get('scenario', '')}: mean and 95% CI, {note}", fontsize=9)
     return fig
 
 
