@@ -58,8 +58,9 @@ def plot_uptime_cdf(stats, path: str | Path) -> Path:
         ax.text(0.02, 0.96, f"{censored} censored uptime(s) not drawn (used by the fits)",
                 transform=ax.transAxes, va="top", fontsize=8, color="dimgray")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9, title="KS: distance to the trace's CDF",
-              title_fontsize=8)
+    aware = stats.fits and stats.fits[0].tick_s
+    ax.legend(loc="lower right", fontsize=9, title_fontsize=8,
+              title="KS (tick-aware): distance in whole ticks" if aware else "KS: distance to the trace's CDF")
     path = Path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)

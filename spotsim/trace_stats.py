@@ -107,7 +107,7 @@ class TraceStats:
     waits: tuple[Interval, ...]
     preemptions: int
     fits: tuple = ()
-    """PatternFit objects, best (smallest KS) first; empty when fits_note says why."""
+    """PatternFit objects, best (smallest KS) first, tick-aware for a tick trace; empty when fits_note says why."""
     fits_note: str | None = None
     convention: str = "available"
 
@@ -162,7 +162,7 @@ class TraceStats:
             "best_pattern": best,
             "fits": [{"pattern": f.pattern, "params": dict(f.params),
                       "ci95": {k: list(v) for k, v in f.ci95.items()},
-                      "log_likelihood": f.log_likelihood, "ks": f.ks, "n": f.n,
+                      "log_likelihood": f.log_likelihood, "ks": f.ks, "ks_tick_s": f.tick_s, "n": f.n,
                       "best": f.pattern == best} for f in self.fits],
             "fits_note": self.fits_note,
             "uptimes_h": [[life.duration_s / 3600.0, life.complete] for life in self.lifetimes],
@@ -189,17 +189,17 @@ def trace_stats(series: CountSeries, min_nodes: int = 1, *, fit: bool = True,
                        tuple(lifetimes), tuple(waits), preemptions, convention=convention)
     if not fit:
         return stats
-    fits, note = fit_uptimes(stats.complete_uptimes_s, stats.censored_uptimes_s)
+    fits, note = fit_uptimes(stats.complete_uptimes_s, stats.censored_uptimes_s, series.tick_s)
     return replace(stats, fits=fits, fits_note=note)
 
 
-def fit_uptimes(complete_s, censored_s) -> tuple[tuple, str | None]:
-    """Fitted patterns (best first), or none and the reason."""
+def fit_uptimes(complete_s, censored_s, tick_s: float | None = None) -> tuple[tuple, str | None]:
+    """Fitted patterns (best first), or none and the reason; tick-aware for a tick trace's `tick_s`."""
     if not complete_s:
         return (), "no complete uptime (no preemption after a grant seen in the trace): nothing to fit"
     from .pattern_fit import fit_patterns  # the fits' own module; imported when needed
 
     try:
-        return tuple(fit_patterns(complete_s, censored_s)), None
+        return tuple(fit_patterns(complete_s, censored_s, tick_s)), None
     except TraceError as exc:
         return (), str(exc)

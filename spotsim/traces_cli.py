@@ -141,7 +141,8 @@ def format_stats(s: TraceStats) -> str:
     if not s.fits:
         lines.append(f"  fitted patterns: unavailable: {s.fits_note}")
         return "\n".join(lines)
-    lines.append("  fitted patterns (KS vs the complete uptimes; * best):")
+    aware = f", tick-aware: whole {s.tick_s:g} s ticks" if s.fits[0].tick_s else ""
+    lines.append(f"  fitted patterns (KS vs the complete uptimes{aware}; * best):")
     for i, f in enumerate(s.fits):
         params = ", ".join(f"{k}={v:.4g}" + _ci(f.ci95.get(k)) for k, v in f.params.items())
         lines.append(f"  {'*' if i == 0 else ' '} {f.pattern:<8} KS {f.ks:.3f}  logL {f.log_likelihood:.1f}  {params}")
@@ -181,6 +182,7 @@ def fragment_text(s: TraceStats) -> str:
     lo, hi = s.rate_ci95
     waits = s.complete_waits_s
     others = ", ".join(f"{f.pattern} KS {f.ks:.3f}" for f in s.fits[1:]) or "none"
+    aware = f" (tick-aware, {best.tick_s:g} s ticks)" if best.tick_s else ""
     wait_note = (f"exponential with the mean of {len(waits)} complete capacity waits "
                  f"({s.mean_wait_s / 3600:.3g} h; waits cut by the trace's ends left out)"
                  if sections["capacity"]["wait"] == "exponential"
@@ -192,7 +194,7 @@ def fragment_text(s: TraceStats) -> str:
         + f", {s.span_s / 3600:.1f} h observed, "
         f"{s.availability:.1%} available",
         f"  {s.preemptions} preemptions: {s.rate_per_h:.4g} per available hour [{lo:.4g}, {hi:.4g}] (95% CI)",
-        f"Best fit: {best.pattern}, KS {best.ks:.4f} against {len(s.complete_uptimes_s)} complete uptimes "
+        f"Best fit: {best.pattern}, KS {best.ks:.4f}{aware} against {len(s.complete_uptimes_s)} complete uptimes "
         f"({len(s.censored_uptimes_s)} censored); log-likelihood {best.log_likelihood:.2f}",
         "  fitted (95% CI): " + ", ".join(f"{k} {v:.4g}" + _ci(best.ci95.get(k)) for k, v in best.params.items()),
         f"  other fits: {others}",

@@ -69,6 +69,7 @@ def test_table_names_rate_fits_and_best(tmp_path):
     for label in ("rate per available hour", "exact 95% Poisson CI", "uptime (complete)", "CV",
                   "capacity wait (complete)", "available", "fitted patterns", "KS"):
         assert label in out
+    assert "tick-aware: whole 60 s ticks" in out
     fit_lines = [line for line in out.splitlines() if " KS " in line]
     assert len(fit_lines) >= 2 and fit_lines[0].lstrip().startswith("*")
     assert sum(line.lstrip().startswith("*") for line in fit_lines) == 1
@@ -108,7 +109,8 @@ def test_fragment_loads_and_extends(tmp_path):
     (t,) = json.loads(r.stdout)["traces"]
     best = t["fits"][0]
     text = frag.read_text()
-    assert str(f) in text and f"Best fit: {best['pattern']}, KS {best['ks']:.4f}" in text
+    assert str(f) in text and f"Best fit: {best['pattern']}, KS {best['ks']:.4f} (tick-aware, 60 s ticks)" in text
+    assert best["ks_tick_s"] == 60.0
     s = load_scenario([frag])
     assert s.interrupts.pattern == best["pattern"]
     assert s.interrupts.rate_per_h == pytest.approx(best["params"]["rate_per_h"], rel=1e-5)
