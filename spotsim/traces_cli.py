@@ -158,12 +158,30 @@ def _round(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def fragment_sections(s: TraceStats) -> dict:
-    """The `interrupts:` and `capacity:` sections of the best fit and the mean complete wait."""
+RATE_AGREEMENT = 2.0
+"""A fit written as a scenario must put its rate within this factor of the trace's own 95% CI."""
+
+
+def written_fit(s: TraceStats):
+    """The fit `-o` writes: the best (smallest KS) whose rate agrees with the rate the trace shows.
+
+    A tick-aware fit's rate counts uptimes too short for any tick to see; with a very heavy tail
+    (weibull k ~0.2) that unseen part is extrapolated from the shape alone and can be ten times
+    the observed rate. A scenario with it would claim preemptions the trace never showed, so such
+    a fit is passed over for the next one that agrees (RATE_AGREEMENT); poisson if none does."""
     if not s.fits:
         raise TraceError(f"{s.source}: no pattern could be fitted ({s.fits_note}), so there is no "
                          f"scenario to write with -o")
-    best = s.fits[0]
+    lo, hi = s.rate_ci95
+    for fit in s.fits:
+        if lo / RATE_AGREEMENT <= fit.params["rate_per_h"] <= hi * RATE_AGREEMENT:
+            return fit
+    return next((f for f in s.fits if f.pattern == "poisson"), s.fits[0])
+
+
+def fragment_sections(s: TraceStats) -> dict:
+    """The `interrupts:` and `capacity:` sections of the written fit (written_fit) and the mean complete wait."""
+    best = written_fit(s)
     keys = PATTERN_KEYS.get(best.pattern)
     if keys is None:
         raise TraceError(f"{s.source}: the best fit is pattern {best.pattern!r}, which -o cannot write "
@@ -178,10 +196,11 @@ def fragment_sections(s: TraceStats) -> dict:
 def fragment_text(s: TraceStats) -> str:
     """The fragment as YAML, with a comment block naming the trace, the fit and its KS."""
     sections = fragment_sections(s)
-    best = s.fits[0]
+    best = written_fit(s)
     lo, hi = s.rate_ci95
     waits = s.complete_waits_s
-    others = ", ".join(f"{f.pattern} KS {f.ks:.3f}" for f in s.fits[1:]) or "none"
+    others = ", ".join(f"{f.pattern} KS {f.ks:.3f}" for f in s.fits if f is not best) or "none"
+    passed = [f for f in s.fits[:s.fits.index(best)]]
     aware = f" (tick-aware, {best.tick_s:g} s ticks)" if best.tick_s else ""
     wait_note = (f"exponential with the mean of {len(waits)} complete capacity waits "
                  f"({s.mean_wait_s / 3600:.3g} h; waits cut by the trace's ends left out)"
@@ -194,7 +213,9 @@ def fragment_text(s: TraceStats) -> str:
         + f", {s.span_s / 3600:.1f} h observed, "
         f"{s.availability:.1%} available",
         f"  {s.preemptions} preemptions: {s.rate_per_h:.4g} per available hour [{lo:.4g}, {hi:.4g}] (95% CI)",
-        f"Best fit: {best.pattern}, KS {best.ks:.4f}{aware} against {len(s.complete_uptimes_s)} complete uptimes "
+        *(f"Passed over: {f.pattern} (KS {f.ks:.4f}), its rate {f.params['rate_per_h']:.4g}/h is not within "
+          f"{RATE_AGREEMENT:g}x of the trace's CI (uptimes no tick saw, extrapolated)" for f in passed),
+        f"Written fit: {best.pattern}, KS {best.ks:.4f}{aware} against {len(s.complete_uptimes_s)} complete uptimes "
         f"({len(s.censored_uptimes_s)} censored); log-likelihood {best.log_likelihood:.2f}",
         "  fitted (95% CI): " + ", ".join(f"{k} {v:.4g}" + _ci(best.ci95.get(k)) for k, v in best.params.items()),
         f"  other fits: {others}",
@@ -210,7 +231,7 @@ def write_fragment(s: TraceStats, path) -> None:
     try:
         build_scenario([(str(path), yaml.safe_load(text))])
     except ScenarioError as exc:
-        raise TraceError(f"{s.source}: the fitted {s.fits[0].pattern} pattern is not a valid scenario, "
+        raise TraceError(f"{s.source}: the fitted {written_fit(s).pattern} pattern is not a valid scenario, "
                          f"so -o wrote nothing: {exc}") from None
     try:
         Path(path).write_text(text, encoding="utf-8")

@@ -109,7 +109,7 @@ def test_fragment_loads_and_extends(tmp_path):
     (t,) = json.loads(r.stdout)["traces"]
     best = t["fits"][0]
     text = frag.read_text()
-    assert str(f) in text and f"Best fit: {best['pattern']}, KS {best['ks']:.4f} (tick-aware, 60 s ticks)" in text
+    assert str(f) in text and f"Written fit: {best['pattern']}, KS {best['ks']:.4f} (tick-aware, 60 s ticks)" in text
     assert best["ks_tick_s"] == 60.0
     s = load_scenario([frag])
     assert s.interrupts.pattern == best["pattern"]
@@ -172,3 +172,28 @@ def test_no_uptime_at_all_is_one_line(tmp_path):
     one_line_error(invoke("traces", ticks(tmp_path, [2, 1, 2]), "--min-nodes", "3"), "never 3 live")
     one_line_error(invoke("traces", tmp_path / "missing.json"), "does not exist")
     one_line_error(invoke("traces", ticks(tmp_path, [1, 0]), "--min-nodes", "0"), "--min-nodes")
+
+
+def test_fragment_passes_over_a_fit_whose_rate_the_trace_does_not_show():
+    """A fit whose rate lies beyond RATE_AGREEMENT x the trace's own CI (a tick-aware heavy tail
+    extrapolated below one tick) is not written: the next fit that agrees is, and the comment says why."""
+    from dataclasses import replace
+
+    from spotsim.interrupts.trace_io import CountSeries
+    from spotsim.pattern_fit import fit_poisson
+    from spotsim.trace_stats import trace_stats
+    from spotsim.traces_cli import RATE_AGREEMENT, fragment_text, written_fit
+
+    rng = np.random.default_rng(5)
+    ticks = []
+    for _ in range(60):
+        ticks += [1] * int(rng.integers(1, 12)) + [0] * int(rng.integers(1, 4))
+    st = trace_stats(CountSeries.from_ticks(ticks, 60.0, "synthetic"))
+    lo, hi = st.rate_ci95
+    honest = st.fits[0]
+    wild = replace(fit_poisson(st.complete_uptimes_s), params={"rate_per_h": hi * RATE_AGREEMENT * 3})
+    st = replace(st, fits=(wild, *st.fits))
+    assert written_fit(st) is honest
+    text = fragment_text(st)
+    assert "Passed over: poisson" in text and f"Written fit: {honest.pattern}" in text
+    assert lo / RATE_AGREEMENT <= written_fit(st).params["rate_per_h"] <= hi * RATE_AGREEMENT
