@@ -192,6 +192,7 @@ def check_bookkeeping(s, window, costs, quantum):
 @SETTINGS
 @given(tiny_zones())
 def test_bookkeeping(case):
+    """The schedule's parts add up to its cost, its lifetimes are in order, its moves to their transfers."""
     window, costs, quantum = case
     check_bookkeeping(zones_optimum(window, costs, TICK, quantum), window, costs, quantum)
 
@@ -369,9 +370,9 @@ def test_zones_never_cost_more_than_one_zone_with_their_union(case):
 @SETTINGS
 @given(separated_zones(one_per_tick=True))
 def test_zones_one_at_a_time_cost_what_their_union_costs(case):
-    """...and where each tick meets one zone's periods at most, the two models are the same: equal costs
-    (the free rule on or off). Periods that touch or overlap across zones are not covered: the union would
-    merge them into one period, which a lifetime can ride through without a changeover."""
+    """Moves free, one price, each tick meeting one zone's periods at most: the two models are the same, equal
+    costs and finishes (free rule on or off). Periods that touch or overlap across zones are left out: the
+    union merges them into one period, which a lifetime rides through without a changeover."""
     zwindow, zcosts, window, costs = case
     a = zones_optimum(zwindow, zcosts, TICK, 15.0)
     b = hindsight_optimum(window, costs, TICK, 15.0)
@@ -404,6 +405,7 @@ def test_recomputed_back_pointers_give_the_same_schedule(case, memory_mb):
     ({"work_s": -1.0}, "work_s must be finite"),
 ])
 def test_bad_input_is_refused_in_one_line(change, message):
+    """Counts per zone, price series shorter than the window, move matrices, regions, costs: one clear error."""
     fields = dict(work_s=600.0, startup_s=30.0, restore_s=0.0, spot_per_h=(1.0, 1.0), ondemand_per_h=(3.0, 3.0),
                   region=(0, 1))
     fields.update(change)
