@@ -457,6 +457,11 @@ def build_scenario(layers: list[tuple[str, dict]], known_complete: bool = False)
                         cloud=merged["cloud"], gpu=merged["gpu"], zones=merged["zones"], **built)
     order = {source: i for i, (source, _) in enumerate(all_layers)}
     after_zones = {k for k in user_set if order.get(sources.get(k), -1) > order.get(sources.get("zones"), -1)}
+    # A rate rescales a trace only if given with the trace or after it: a base file's rate was meant for
+    # the base's own pattern, not for a trace a later file or --set switches to.
+    trace_layer = max(order.get(sources.get(k), -1) for k in ("interrupts.trace", "interrupts.pattern"))
+    if order.get(sources.get("interrupts.rate_per_h"), -1) < trace_layer:
+        user_set = user_set - {"interrupts.rate_per_h"}
     _check_combinations(scenario, sources, user_set, known_complete, after_zones)
     return scenario
 

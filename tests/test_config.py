@@ -93,6 +93,24 @@ def test_trace_path_is_relative_to_scenario_file(tmp_path):
     assert load_scenario([f]).interrupts.trace == str(tmp_path / "t.json")
 
 
+def test_a_base_files_rate_does_not_rescale_a_trace_switched_to_later(tmp_path):
+    """A rate rescales a trace only when given with the trace or after it: a base file's rate was meant for
+    its own pattern, so `--set interrupts.pattern=trace` over it replays the trace at its own rate."""
+    trace = DATA / "tiny_trace.json"
+    base = tmp_path / "base.yaml"
+    base.write_text("interrupts:\n  pattern: poisson\n  rate_per_h: 3.0\n")
+    switched = load_scenario([base], ["interrupts.pattern=trace", f"interrupts.trace={trace}"])
+    assert switched.interrupts.rate_per_h is None
+    scaled = load_scenario([base], ["interrupts.pattern=trace", f"interrupts.trace={trace}", "interrupts.rate_per_h=2"])
+    assert scaled.interrupts.rate_per_h == 2.0
+    both = tmp_path / "both.yaml"
+    both.write_text(f"interrupts:\n  pattern: trace\n  trace: {trace}\n  rate_per_h: 4\n")
+    assert load_scenario([both]).interrupts.rate_per_h == 4.0
+    later = tmp_path / "later.yaml"
+    later.write_text(f"extends: both.yaml\ninterrupts:\n  rate_per_h: 5\n")
+    assert load_scenario([later]).interrupts.rate_per_h == 5.0
+
+
 def test_with_values_rechecks_and_keys_are_listed():
     """with_values revalidates; all_keys lists every dotted key."""
     s = load_scenario([])
