@@ -121,6 +121,7 @@ BAD = [
     ("zones:\n  - {name: a, trace: a.json, ondemand_per_h: 0}\n", "zones[0].ondemand_per_h", "> 0"),
     ("zones:\n  - {name: a, trace: a.json}\npolicy:\n  zones_allowed: 2\n", "policy.zones_allowed", "lists 1"),
     ("zones:\n  - {name: a, trace: a.json}\npolicy:\n  zones: nearest\n", "policy.zones", "failover"),
+    ("zones:\n  - {name: a, trace: a.json, cloud: ibm}\n", "zones[0].cloud", "unknown cloud"),
 ]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..clouds import CLOUDS
 from ..errors import ScenarioError, TraceError
 from ..interrupts.trace_io import CONVENTIONS, load_trace
 
@@ -210,6 +211,9 @@ def parse_zones(value, source: str | None) -> tuple[Zone, ...]:
         for k in ("price_trace", "price_key", "region", "cloud", "trace_convention"):
             if item.get(k) is not None and (not isinstance(item[k], str) or not item[k]):
                 raise ScenarioError(f"{where}.{k}", item[k], "must be a non-empty string", source)
+        if item.get("cloud") is not None and item["cloud"] not in CLOUDS:
+            raise ScenarioError(f"{where}.cloud", item["cloud"], f"unknown cloud: moves are priced by the "
+                                f"relationship of two zones' clouds and regions; one of {', '.join(CLOUDS)}", source)
         if item.get("trace_convention") not in (None,) + CONVENTIONS:
             raise ScenarioError(f"{where}.trace_convention", item["trace_convention"],
                                 f"must be one of {', '.join(CONVENTIONS)}", source)
