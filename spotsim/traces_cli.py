@@ -146,6 +146,10 @@ def format_stats(s: TraceStats) -> str:
     for i, f in enumerate(s.fits):
         params = ", ".join(f"{k}={v:.4g}" + _ci(f.ci95.get(k)) for k, v in f.params.items())
         lines.append(f"  {'*' if i == 0 else ' '} {f.pattern:<8} KS {f.ks:.3f}  logL {f.log_likelihood:.1f}  {params}")
+    written = written_fit(s)
+    if written is not s.fits[0]:
+        lines.append(f"  -o writes {written.pattern}: {s.fits[0].pattern}'s rate is not within {RATE_AGREEMENT:g}x of "
+                     f"the trace's own (uptimes no tick saw, extrapolated)")
     return "\n".join(lines)
 
 
