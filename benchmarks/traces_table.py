@@ -8,8 +8,8 @@ with the job's own prices and that zone's preemptions, two ways:
 
 - replay: the trace itself (interrupts.pattern trace, capacity from the trace),
   N submission moments drawn over it;
-- fitted: the best fit and the mean capacity wait (what `spotsim traces -o`
-  writes), at the fitted parameters.
+- fitted: the best fit whose rate agrees with the trace's and the mean capacity
+  wait (what `spotsim traces -o` writes), at the fitted parameters.
 
 Each cell is the mean cost as a fraction of all on-demand (below 1: Spot wins,
 the zone is below the job's break-even; `*` marks a 95% CI that straddles 1).
@@ -30,7 +30,7 @@ from spotsim.config import load_scenario
 from spotsim.interrupts.trace_io import load_trace
 from spotsim.model import simulate
 from spotsim.trace_stats import trace_stats
-from spotsim.traces_cli import fragment_sections
+from spotsim.traces_cli import fragment_sections, written_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT.parent / "shared" / "traces"
@@ -67,13 +67,15 @@ def main() -> None:
     for path in files:
         st = trace_stats(load_trace(path))
         lo, hi = st.rate_ci95
-        best = st.fits[0] if st.fits else None
+        best = written_fit(st) if st.fits else None  # what the fitted column simulates (`spotsim traces -o`)
         shape = ""
         if best is not None and best.pattern == "weibull":
             shape = f" k={best.params['weibull_shape']:.2f}"
         elif best is not None and best.pattern == "bursty":
             shape = f" x{best.params['burst_ratio']:.3g}"
         fit = f"{best.pattern}{shape}" if best else "none"
+        if best is not None and best is not st.fits[0]:
+            fit += f" ({st.fits[0].pattern}'s rate passed over)"
         cells = []
         for job, (scenario, extra) in JOBS.items():
             replay = load_scenario([ROOT / scenario], [*extra, "interrupts.pattern=trace", f"interrupts.trace={path}",
