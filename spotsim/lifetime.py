@@ -229,7 +229,7 @@ class SpotRun:
             if ended.kill_at > now:
                 now = now + (ended.kill_at - now)
             totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, billing), True)
-            market.killed_at(now)
+            market.killed_at(now, period)
             if now > limits.time_s and self._over_limit(now):
                 totals.makespan_s = now
                 return
@@ -389,7 +389,7 @@ class SpotRun:
             extra = {} if ended.killed else {"shutdown_t": ended.off_at}
             job.emit("kill", env.now, lifetime=life, **extra)
         self._bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, s.billing), True, grant)
-        self.market.killed_at(env.now)
+        self.market.killed_at(env.now, period)
         return PREEMPTED
 
     def _leaving(self, env, review: list, market: str) -> bool:

@@ -87,10 +87,12 @@ class SpotMarket:
         self.current = self._make(p.kill, self._wait_after(p.pre))
         return self.current
 
-    def killed_at(self, t: float) -> None:
-        """The job saw the current period's kill at `t` (the clock's own reading of it): the next
-        period's wait starts there."""
-        self.current.kill = t
+    def killed_at(self, t: float, period: Period | None = None) -> None:
+        """The job saw the kill of `period` (default: the current one) at `t` (the clock's own reading of
+        it): the next period's wait starts there. If the market has already moved past it (a policy's
+        review between the notice and the kill asked for the wait after it), the next period was made
+        from the kill as drawn, and is left as it is."""
+        (self.current if period is None else period).kill = t
 
     def at(self, t: float) -> Period:
         """The period current at `t`: the one whose kill is still ahead (or the next one granted)."""

@@ -140,9 +140,10 @@ class ZoneMarket:
         """The zone of the lifetime running moves to its next period."""
         return self.timelines[self.ledger.zone].advance()
 
-    def killed_at(self, t: float) -> None:
-        """The job saw its zone's kill at `t`."""
-        self.timelines[self.ledger.zone].killed_at(t)
+    def killed_at(self, t: float, period=None) -> None:
+        """The job saw its zone's kill (of `period`, default that zone's current one) at `t`."""
+        zone = self.ledger.zone if period is None else period.zone
+        self.timelines[zone].killed_at(t, period)
 
     def periods_until(self, horizon: float) -> tuple[list[tuple[float, float]], ...]:
         """(grant, kill) of every period that starts before `horizon`, one list per zone in list order
