@@ -544,22 +544,11 @@ class _Solver:
                         else:
                             bill = 0.0
                         add(B[pp] + bill, used, market, ("spot", fam, r, j), pp)
-        best = None
-        for values, used, mode, extra, pp in cands:
-            i = int(np.argmin(values))
-            cost = float(values[i])
-            if not math.isfinite(cost):
-                continue
-            ties = np.flatnonzero(values <= cost + 1e-9 * max(1.0, abs(cost)))
-            i = int(ties[np.argmin(used[ties])])
-            key = (float(values[i]), int(used[i]))
-            if best is None or key[0] < best[0] - 1e-9 * max(1.0, abs(best[0])) or (
-                    key[0] <= best[0] + 1e-9 * max(1.0, abs(best[0])) and key[1] < best[1]):
-                best = (key[0], key[1], (mode, extra, int(pp[i]), int(used[i])))
+        best = cheapest_finish(cands)
         if best is None:
             return None
-        cost, used, route = best
-        return cost, t * g.tick_s + used * q, (t,) + route
+        cost, used, (mode, extra, pp), i = best
+        return cost, t * g.tick_s + used * q, (t, mode, extra, int(pp[i]), used)
 
     def _finish_progress(self, lowest, fam):
         """Progress before a start that can finish in its tick: from `lowest` up (family 1: at least 1;
@@ -679,6 +668,25 @@ class _Solver:
             segments.append((min(begin, g.horizon_s), min(end, g.horizon_s), MARKETS[mode]))
         switches = sum(1 for a, b in itertools.pairwise(segments) if a[2] != b[2])
         return Schedule(True, cost, spot_s, od_s, finish, switches, len(lives), tuple(segments))
+
+
+def cheapest_finish(cands):
+    """The cheapest of the candidate finishes of a tick, each (values, used, *route) with arrays over
+    progress: (cost, quanta used, route, index), ties (to 1e-9 relative) to the fewest quanta used, so
+    to the earlier finish; None when no candidate is finite."""
+    best = None
+    for values, used, *route in cands:
+        i = int(np.argmin(values))
+        cost = float(values[i])
+        if not math.isfinite(cost):
+            continue
+        ties = np.flatnonzero(values <= cost + 1e-9 * max(1.0, abs(cost)))
+        i = int(ties[np.argmin(used[ties])])
+        key = (float(values[i]), int(used[i]))
+        if best is None or key[0] < best[0] - 1e-9 * max(1.0, abs(best[0])) or (
+                key[0] <= best[0] + 1e-9 * max(1.0, abs(best[0])) and key[1] < best[1]):
+            best = (key[0], key[1], route, i)
+    return best
 
 
 def _group_min(B: np.ndarray, lo: int, hi: int, g_lo: int, g_hi: int, cost: np.ndarray):

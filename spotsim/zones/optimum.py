@@ -64,7 +64,7 @@ import numpy as np
 
 from ..errors import SpotsimError
 from ..hindsight import (FREE, FREE_NEW, IDLE, NEW_OF, ONDEMAND, SPOT, SPOT_NEW, Window, _finish_starts, _Grid,
-                         _start_groups, _take, _window_min, default_quantum)
+                         _start_groups, _take, _window_min, cheapest_finish, default_quantum)
 
 MARKETS = {ONDEMAND: "ondemand", SPOT_NEW: "spot", SPOT: "spot", FREE_NEW: "spot", FREE: "spot"}
 SPOT_MODES = (SPOT_NEW, SPOT, FREE_NEW, FREE)
@@ -683,22 +683,11 @@ class _Solver:
                                 bill = (zone.first_bill(t0, j, q) + zone.mid(t0, t - 1)
                                         + zone.price_s[t] * np.minimum(used * q, zone.spot_s[t]))
                             add(base + bill, used, market, z, ("spot", fam, k, r, m if r == 0 else j), pp)
-        best = None
-        for values, used, mode, place, extra, pp in cands:
-            i = int(np.argmin(values))
-            cost = float(values[i])
-            if not math.isfinite(cost):
-                continue
-            ties = np.flatnonzero(values <= cost + 1e-9 * max(1.0, abs(cost)))
-            i = int(ties[np.argmin(used[ties])])
-            key = (float(values[i]), int(used[i]))
-            if best is None or key[0] < best[0] - 1e-9 * max(1.0, abs(best[0])) or (
-                    key[0] <= best[0] + 1e-9 * max(1.0, abs(best[0])) and key[1] < best[1]):
-                best = (key[0], key[1], (mode, place, extra, int(pp[i]), int(used[i])))
+        best = cheapest_finish(cands)
         if best is None:
             return None
-        cost, used, route = best
-        return cost, t * self.inp.tick_s + used * q, (t,) + route
+        cost, used, (mode, place, extra, pp), i = best
+        return cost, t * self.inp.tick_s + used * q, (t, mode, place, extra, int(pp[i]), used)
 
     def _start_kinds(self, zone, fam):
         """(source group k, changeover c) of a Spot start in `zone`: k = -1 with no progress."""
