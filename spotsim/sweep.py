@@ -849,14 +849,24 @@ def run_header(spec: SweepSpec) -> list[str]:
 
 def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits: np.ndarray):
     """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS, *zone columns) per
-    replication, `limits` each run's early-stop ratio."""
+    replication, `limits` each run's early-stop ratio. Values are formatted as _fmt(_metric_value(...))
+    would, from plain Python floats (one tolist per cell: the commonest cost of writing a big sweep)."""
     head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
-    extra = spec.zone_columns
     zones = 1 + len(METRICS)
-    for rep in range(data.shape[0]):
-        yield head + [rep, _seed_text(spec.seed_of(cell, rep)), _fmt(cell.in_grid),
-                      _fmt(bool(data[rep, 0])), *(_fmt(_metric_value(k, v)) for k, v in zip(METRICS, data[rep, 1:])),
-                      _fmt(float(limits[rep])), *(_fmt(_metric_value(k, v)) for k, v in zip(extra, data[rep, zones:]))]
+    texts = [_int_text if k in INT_METRICS else _float_text for k in (*METRICS, *spec.zone_columns)]
+    in_grid = _fmt(cell.in_grid)
+    for rep, (row, limit) in enumerate(zip(data.tolist(), limits.tolist())):
+        values = [text(v) for text, v in zip(texts, row[1:])]
+        yield head + [rep, _seed_text(spec.seed_of(cell, rep)), in_grid, "true" if row[0] else "false",
+                      *values[:zones - 1], _float_text(limit), *values[zones - 1:]]
+
+
+def _float_text(v: float) -> str:
+    return "nan" if v != v else repr(v)
+
+
+def _int_text(v: float) -> str:
+    return "nan" if v != v else str(int(v))
 
 
 class _CsvRuns:
