@@ -849,8 +849,8 @@ def run_header(spec: SweepSpec) -> list[str]:
 
 def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits: np.ndarray):
     """A cell's rows of runs.csv, as text: `data` one row (finished, *METRICS, *zone columns) per
-    replication, `limits` each run's early-stop ratio. Values are formatted as _fmt(_metric_value(...))
-    would, from plain Python floats (one tolist per cell: the commonest cost of writing a big sweep)."""
+    replication, `limits` each run's early-stop ratio. Counts (INT_METRICS) as integers, NaN as
+    nan; formatted from plain Python floats (one tolist per cell: the commonest cost of writing a big sweep)."""
     head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
     zones = 1 + len(METRICS)
     texts = [_int_text if k in INT_METRICS else _float_text for k in (*METRICS, *spec.zone_columns)]
@@ -967,13 +967,6 @@ class _ParquetRuns:
 
 INT_METRICS = {"preemptions", "checkpoints", "checkpoints_failed", "emergency_ok", "emergency_failed", "epochs_done",
                "switches", "moves"}
-
-
-def _metric_value(name: str, v: float):
-    """A stored metric as runs.csv shows it: counts as integers, NaN kept."""
-    if name in INT_METRICS and not math.isnan(v):
-        return int(v)
-    return float(v)
 
 
 def _cell_sort_key(spec: SweepSpec):
