@@ -15,7 +15,7 @@ from .config import load_scenario
 from .errors import SpotsimError
 from .events import EventLog
 from .model import simulate
-from .results import METRICS, summarise
+from .results import METRICS, ZONE_METRICS, summarise
 
 
 class SpotsimGroup(click.Group):
@@ -98,6 +98,8 @@ LABELS = {
     "spot_h": ("billed on Spot", "h"), "ondemand_h": ("billed on on-demand", "h"),
     "switches": ("switches between markets", ""), "cost_ratio": ("cost / all on-demand", "x"),
     "met_deadline": ("met the deadline", ""), "deadline_slack_h": ("deadline - makespan", "h"),
+    "moves": ("checkpoint moves between regions", ""), "transfer_gb": ("checkpoint transferred", "GB"),
+    "transfer_usd": ("egress of the moves (in Spot cost)", "$"), "transfer_h": ("transfer time (in restarts)", "h"),
 }
 TAILS = ("makespan_h", "cost_usd")
 """Metrics whose percentiles the table shows (under a deadline the tail is the question)."""
@@ -105,15 +107,21 @@ TAILS = ("makespan_h", "cost_usd")
 
 def format_summary(s, out: dict, replications: int) -> str:
     """A readable table of the run's metrics (mean, 95% CI and percentiles for replications)."""
-    head = (f"scenario {s.name}: {s.job.epochs} epochs x {s.job.epoch_s:g} s, strategy {s.checkpoint.strategy}, "
-            f"{s.interrupts.pattern} preemptions"
-            + (f" at {s.interrupts.rate_per_h:g}/h" if s.interrupts.rate_per_h else "")
-            + f", {s.cloud or 'custom'} {s.gpu or ''} (Spot ${s.prices.spot_per_h:g}/h, "
-              f"on-demand ${s.prices.ondemand_per_h:g}/h)")
+    if s.zones:
+        where = (f"{len(s.zones)} zones ({s.policy.zones}" + (f", first {s.policy.zones_allowed} allowed" if
+                                                              s.policy.zones_allowed else "")
+                 + f"), each replaying its trace at its own prices, {s.cloud or 'custom'} {s.gpu or ''}")
+    else:
+        where = (f"{s.interrupts.pattern} preemptions"
+                 + (f" at {s.interrupts.rate_per_h:g}/h" if s.interrupts.rate_per_h else "")
+                 + f", {s.cloud or 'custom'} {s.gpu or ''} (Spot ${s.prices.spot_per_h:g}/h, "
+                   f"on-demand ${s.prices.ondemand_per_h:g}/h)")
+    head = f"scenario {s.name}: {s.job.epochs} epochs x {s.job.epoch_s:g} s, strategy {s.checkpoint.strategy}, {where}"
     if s.job.deadline_h is not None or s.policy.name != "spot_only":
         head += f"\npolicy {s.policy.name}" + (f", deadline {s.job.deadline_h:g} h" if s.job.deadline_h else "")
     lines = [head, f"{replications} replication(s)" + ("" if replications == 1 else ", mean [95% CI]")]
-    for k in METRICS:
+    zone_keys = ZONE_METRICS if "moves" in out else ()
+    for k in (*METRICS, *zone_keys):
         label, unit = LABELS[k]
         v = out[k]
         if v is None:  # not defined here (deadline metrics without a deadline)
@@ -128,6 +136,8 @@ def format_summary(s, out: dict, replications: int) -> str:
         else:
             text = _fmt(v)
         lines.append(f"  {label:<34} {text} {unit}".rstrip())
+    for name, v in (out.get("zone_h") or {}).items():
+        lines.append(f"  {'Spot in ' + name:<34} {_fmt(v['mean'] if isinstance(v, dict) else v)} h")
     if isinstance(out.get("unfinished"), int) and out["unfinished"]:
         lines.append(f"  note: {out['unfinished']} run(s) stopped early: preemptions made them hopeless")
     elif out.get("finished") is False:

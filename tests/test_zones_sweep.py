@@ -70,3 +70,17 @@ def test_a_plain_sweep_still_draws_rate_curves(tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads((out / "sweep.json").read_text())["own_rate"] is False
     assert (out / "cost_vs_rate.png").is_file() and not (out / "cost_vs_value.png").exists()
+
+
+def test_run_table_shows_the_zones_metrics(zones_file):
+    """`spotsim run` on a zones scenario names the zones and their policy (not one Spot price) and shows
+    moves, transfers and the Spot hours in each zone; the hours add up to the Spot hours billed."""
+    r = CliRunner().invoke(main, ["run", str(zones_file), "-n", "3", "--set", "policy.zones=cheapest"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "3 zones (cheapest)" in lines[0] and "Spot $" not in lines[0]
+    assert any(line.strip().startswith("checkpoint moves between regions") for line in lines)
+    hours = {line.split()[2]: float(line.split()[3]) for line in lines if line.strip().startswith("Spot in ")}
+    assert set(hours) == {"a", "b", "c"}
+    spot = next(line for line in lines if line.strip().startswith("billed on Spot"))
+    assert sum(hours.values()) == pytest.approx(float(spot.split()[3]), rel=1e-3)
