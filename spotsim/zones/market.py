@@ -95,18 +95,27 @@ class ZoneMarket:
         self.zones = patterns.zones
         self.n = len(self.zones)
         self.offset_s = offset_s
-        self.timelines = tuple(
-            SpotMarket((Preemption(x.uptime_s, x.wait_s, x.wait_before_s) for x in r.replay(offset_s)),
-                       _trace_wait, notice_s, True, zone=i)
-            for i, r in enumerate(patterns.replays))
+        self._replays, self._notice_s = patterns.replays, notice_s
+        self._timelines: list[SpotMarket | None] = [None] * self.n
         self.choose = ZONE_POLICIES[patterns.policy]
         self.ledger = ledger
         self._remaining_s = remaining_s
 
+    def timeline(self, i: int) -> SpotMarket:
+        """Zone i's timeline, made on first use (a replay has no random draws, so when makes no
+        difference; `stay` never walks the other zones' traces)."""
+        tl = self._timelines[i]
+        if tl is None:
+            replay = self._replays[i].replay(self.offset_s)
+            tl = self._timelines[i] = SpotMarket(
+                (Preemption(x.uptime_s, x.wait_s, x.wait_before_s) for x in replay), _trace_wait,
+                self._notice_s, True, zone=i)
+        return tl
+
     # -- what the zone policies read ------------------------------------------------------
     def open(self, i: int, t: float) -> bool:
         """Zone i has capacity at `t`."""
-        return self.timelines[i].available(t)
+        return self.timeline(i).available(t)
 
     def price(self, i: int, t: float) -> float:
         """Zone i's Spot $/h at `t` (seconds since submission)."""
@@ -114,7 +123,7 @@ class ZoneMarket:
 
     def wait(self, i: int, t: float) -> float:
         """Seconds from `t` until zone i has capacity."""
-        return self.timelines[i].wait_s(t)
+        return self.timeline(i).wait_s(t)
 
     def move(self, i: int):
         """The move a Spot lifetime starting in zone i now would make (None: none)."""
@@ -127,28 +136,28 @@ class ZoneMarket:
     # -- SpotMarket's interface ---------------------------------------------------------
     def at(self, t: float):
         """The period current at `t` in the zone the policy picks then."""
-        return self.timelines[self.choose(self, t)].at(t)
+        return self.timeline(self.choose(self, t)).at(t)
 
     def available(self, t: float) -> bool:
         return self.at(t).available(t)
 
     def wait_s(self, t: float) -> float:
         """Seconds from `t` until some zone the policy would take has capacity (0 if one has now)."""
-        return self.timelines[self.choose(self, t)].wait_s(t)
+        return self.timeline(self.choose(self, t)).wait_s(t)
 
     def advance(self):
         """The zone of the lifetime running moves to its next period."""
-        return self.timelines[self.ledger.zone].advance()
+        return self.timeline(self.ledger.zone).advance()
 
     def killed_at(self, t: float, period=None) -> None:
         """The job saw its zone's kill (of `period`, default that zone's current one) at `t`."""
         zone = self.ledger.zone if period is None else period.zone
-        self.timelines[zone].killed_at(t, period)
+        self.timeline(zone).killed_at(t, period)
 
     def periods_until(self, horizon: float) -> tuple[list[tuple[float, float]], ...]:
         """(grant, kill) of every period that starts before `horizon`, one list per zone in list order
         (for a policy that sees the future; unlike SpotMarket's, one list per zone)."""
-        return tuple(tl.periods_until(horizon) for tl in self.timelines)
+        return tuple(self.timeline(i).periods_until(horizon) for i in range(self.n))
 
     def price_ratio(self, t: float) -> float:
         """Spot price of the zone the policy picks at `t` over the on-demand price where the checkpoint
