@@ -46,30 +46,42 @@ def hindsight_run(s, job, pattern, streams, od_makespan_s: float, od_billed_s: f
         raise SpotsimError("policy.name: 'omniscient' needs job.deadline_h (the window it optimises over)")
     run = SpotRun(job, pattern, streams, Limits(math.inf, math.inf, math.inf))
     periods = tuple((g, k) for g, k in run.new_market().periods_until(deadline_s) if k > g)
-    # Compilation and warm-up count as start-up; every lifetime's compilation as if its cache were
-    # restored (the first pays more): the optimum stays a floor.
-    warm = s.job.warmup_s + s.job.compile_s * s.job.compile_cached_fraction
-    costs = Costs(work_s=job.epoch_times.total + job.epochs * job.eval_s, startup_s=s.vm.startup_s + warm,
+    work_s, startup_s = work_and_startup(s, job)
+    costs = Costs(work_s=work_s, startup_s=startup_s,
                   restore_s=s.checkpoint.restore_s, spot_per_h=s.prices.spot_per_h,
                   ondemand_per_h=s.prices.ondemand_per_h,
                   free_if_preempted_within_s=s.billing.free_if_preempted_within_s)
     schedule = hindsight_optimum(Window(periods, deadline_s), costs, tick_for(s, pattern))
+    return schedule_result(s, job, schedule, costs.work_s, od_makespan_s, od_billed_s, deadline_s)
+
+
+def work_and_startup(s, job) -> tuple[float, float]:
+    """The work (training and validation) and the start-up an optimum plans with. Compilation and
+    warm-up count as start-up; every lifetime's compilation as if its cache were restored (the first
+    pays more): the optimum stays a floor."""
+    warm = s.job.warmup_s + s.job.compile_s * s.job.compile_cached_fraction
+    return job.epoch_times.total + job.epochs * job.eval_s, s.vm.startup_s + warm
+
+
+def schedule_result(s, job, schedule, work_s: float, od_makespan_s: float, od_billed_s: float,
+                    deadline_s: float, zones=None) -> RunResult:
+    """A hindsight schedule (hindsight.Schedule, or zones' ZonesSchedule with their ledger `zones`) as a
+    run's result: its hours, switches and finish, and the optimum's own cost (a free Spot lifetime bills 0
+    in its model)."""
     t = Totals()
+    t.zones = zones
     t.finished = schedule.feasible
     t.makespan_s = schedule.finish_s if schedule.feasible else deadline_s
     t.bill(schedule.spot_s, True)
     t.bill(schedule.ondemand_s, False)
     t.switches = schedule.switches
     t.lifetimes = schedule.lifetimes
-    t.work_s = costs.work_s if schedule.feasible else 0.0
+    t.work_s = work_s if schedule.feasible else 0.0
     t.first_startup_s = s.vm.startup_s
     epochs = job.epochs if schedule.feasible else 0
     final_acc = job.accuracies.at(epochs - 1) if epochs else s.accuracy.a_0
     result = RunResult.from_totals(s, t, epochs, final_acc, od_makespan_s, od_billed_s)
-    if not schedule.feasible:
-        return result
-    # The schedule's cost is the optimum's own (a free Spot lifetime bills 0 in its model).
-    return with_cost(result, schedule.cost_usd)
+    return with_cost(result, schedule.cost_usd) if schedule.feasible else result
 
 
 def with_cost(result: RunResult, cost_usd: float) -> RunResult:

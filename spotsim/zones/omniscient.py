@@ -16,9 +16,8 @@ from dataclasses import replace
 
 from ..hindsight import default_quantum
 from ..lifetime import Limits, SpotRun
-from ..policies.omniscient import tick_for, with_cost
+from ..policies.omniscient import schedule_result, tick_for, work_and_startup
 from ..results import RunResult
-from ..totals import Totals
 from .optimum import ZoneCosts, ZonesWindow, zones_optimum
 from .spec import move_between
 
@@ -38,8 +37,8 @@ def zones_hindsight_run(s, job, patterns, streams, od_makespan_s: float, od_bill
     regions = list(dict.fromkeys(keys))
     first = [keys.index(r) for r in regions]  # a zone of each region: moves depend on regions only
     moves = [[move_between(zones[a], zones[b], s.checkpoint.size_gb, s.moves) for b in first] for a in first]
-    warm = s.job.warmup_s + s.job.compile_s * s.job.compile_cached_fraction
-    costs = ZoneCosts(work_s=job.epoch_times.total + job.epochs * job.eval_s, startup_s=s.vm.startup_s + warm,
+    work_s, startup_s = work_and_startup(s, job)
+    costs = ZoneCosts(work_s=work_s, startup_s=startup_s,
                       restore_s=s.checkpoint.restore_s, spot_per_h=prices,
                       ondemand_per_h=tuple(z.ondemand_per_h for z in zones),
                       region=tuple(regions.index(k) for k in keys),
@@ -47,22 +46,10 @@ def zones_hindsight_run(s, job, patterns, streams, od_makespan_s: float, od_bill
                       move_usd=tuple(tuple(m.usd for m in row) for row in moves),
                       free_if_preempted_within_s=s.billing.free_if_preempted_within_s)
     schedule = zones_optimum(ZonesWindow(periods, deadline_s), costs, tick, default_quantum(tick))
-    t = Totals()
-    t.zones = ledger
-    t.finished = schedule.feasible
-    t.makespan_s = schedule.finish_s if schedule.feasible else deadline_s
-    t.bill(schedule.spot_s, True)
-    t.bill(schedule.ondemand_s, False)
-    t.switches, t.lifetimes = schedule.switches, schedule.lifetimes
-    t.work_s = costs.work_s if schedule.feasible else 0.0
-    t.first_startup_s = s.vm.startup_s
-    epochs = job.epochs if schedule.feasible else 0
-    final_acc = job.accuracies.at(epochs - 1) if epochs else s.accuracy.a_0
-    result = RunResult.from_totals(s, t, epochs, final_acc, od_makespan_s, od_billed_s)
-    result = replace(result, moves=schedule.moves, transfer_gb=schedule.moves * s.checkpoint.size_gb,
-                     transfer_usd=schedule.egress_usd, transfer_h=schedule.transfer_s / 3600.0,
-                     zone_h=tuple((z.name, sec / 3600.0) for z, sec in zip(zones, schedule.zone_spot_s)))
-    return with_cost(result, schedule.cost_usd) if schedule.feasible else result
+    result = schedule_result(s, job, schedule, costs.work_s, od_makespan_s, od_billed_s, deadline_s, ledger)
+    return replace(result, moves=schedule.moves, transfer_gb=schedule.moves * s.checkpoint.size_gb,
+                   transfer_usd=schedule.egress_usd, transfer_h=schedule.transfer_s / 3600.0,
+                   zone_h=tuple((z.name, sec / 3600.0) for z, sec in zip(zones, schedule.zone_spot_s)))
 
 
 def _tick_prices(prices, offset_s: float, tick_s: float, ticks: int) -> tuple[float, ...]:

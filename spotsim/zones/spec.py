@@ -32,6 +32,7 @@ class ZonePrices:
     tick_s: float | None
     series: tuple[float, ...] | None
     flat_per_h: float
+    """The flat price; with a series, its mean (the price the early-stop limit counts in)."""
 
     def at(self, t_s: float) -> float:
         """$/h at trace time `t_s`."""
