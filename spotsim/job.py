@@ -45,6 +45,9 @@ class Pending(NamedTuple):
 
 WRITE_EPS_S = 1e-9
 """A write due within this of a moment has ended by then (stretch clocks are sums of floats)."""
+UNSAVED_EPS_S = 1e-12
+"""Unsaved work within this of zero is the rounding of those sums (a cut on a phase's boundary):
+not worth an emergency save, and not lost either."""
 
 
 class Job:
@@ -287,6 +290,8 @@ class Job:
         """The VM is gone: what was not durable is lost. Returns the seconds lost."""
         assert self.pending is None, "a write in flight is settled before the VM goes"
         lost = self.unsaved_s
+        if abs(lost) <= UNSAVED_EPS_S:
+            lost = 0.0
         self.totals.lost_s.append(lost)
         self.work_at_durable = self.totals.work_s
         return lost

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .job import WRITE_EPS_S
+from .job import UNSAVED_EPS_S, WRITE_EPS_S
 from .plan import EVAL, TRAIN, Stretch, Where
 
 
@@ -169,7 +169,7 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     ew = s.checkpoint.emergency_s
     fits = used + ew <= window
     # A voluntary stop saves only what takes longer to redo than to save and restore.
-    worth = job.unsaved_s > (ew + (s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else 1e-12)
+    worth = job.unsaved_s > (ew + (s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else UNSAVED_EPS_S)
     if saving and not cut_off and not write_done and (fits or used < window) and worth:
         position = job.position(job.state.epoch, job.into) if job.events is not None else None
         if fits:

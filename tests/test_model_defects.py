@@ -234,3 +234,22 @@ def test_capacity_away_at_submission_is_waited_for():
     assert r.wait_h * 3600 == pytest.approx(500.0)
     assert r.makespan_h == pytest.approx(r.ondemand_makespan_h + 500.0 / 3600)
     assert r.cost_usd == pytest.approx(r.ondemand_cost_usd * s.prices.spot_per_h / s.prices.ondemand_per_h)
+
+
+
+@pytest.mark.parametrize("residue", [4.3e-117, 2.8e-14, -2.8e-14])
+def test_a_rounding_residue_of_unsaved_work_is_not_lost(residue):
+    """Found by test_no_lost_work_when_every_emergency_save_fits (lost 7.9e-18 h, and 4.3e-117 h with a
+    1e-113 s step in flight): a cut on a phase's boundary can leave unsaved work of a rounding residue,
+    below the emergency save's threshold. Within job.UNSAVED_EPS_S of zero it is neither saved nor lost;
+    real unsaved work still is."""
+    from spotsim.job import UNSAVED_EPS_S, Job
+    from spotsim.rng import RunStreams
+    from spotsim.strategies import build_strategy
+
+    s = scenario()
+    job = Job(s, RunStreams(1), build_strategy(s.checkpoint, 3.0))
+    job.totals.work_s = job.work_at_durable + residue
+    assert abs(residue) <= UNSAVED_EPS_S and job.lose_unsaved() == 0.0 and job.totals.lost_s == [0.0]
+    job.totals.work_s = job.work_at_durable + 1e-6
+    assert job.lose_unsaved() == pytest.approx(1e-6) and job.totals.lost_s[-1] > 0
