@@ -172,12 +172,13 @@ class ArithmeticStretch:
 
     def _saves_by(self, t: float) -> int:
         """Saves due by training offset t (save j is due at _sigma(j) <= t)."""
-        if t < self.s1:
+        s1, I1 = self.s1, self.I1
+        if t < s1:
             return 0
-        m = int((t - self.s1) / self.I1) + 1
-        while m > 1 and self._sigma(m) > t:
+        m = int((t - s1) / I1) + 1
+        while m > 1 and s1 + (m - 1) * I1 > t:  # _sigma(m), inlined
             m -= 1
-        while self._sigma(m + 1) <= t:
+        while s1 + m * I1 <= t:  # _sigma(m + 1)
             m += 1
         return m
 
@@ -186,7 +187,7 @@ class ArithmeticStretch:
         return self.times.before(k + 1) - self.B0
 
     def _eval_end(self, k: int) -> float:
-        tau = self._tau(k)
+        tau = self.times.before(k + 1) - self.B0  # _tau(k)
         return tau + (k - self.e0 + 1) * self.V + self._saves_by(tau) * self.W
 
     def _into(self, k: int, sigma: float) -> float:
