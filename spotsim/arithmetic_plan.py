@@ -105,10 +105,13 @@ class ArithmeticStretch:
             self.avg = (per_epoch + self.V) + self.W * per_epoch / self.I1
             self.duration_s = self._eval_end(n - 1) if e0 < n else 0.0
         else:
-            self.cnt, self.last = job.epoch_saves()
-            self.c0 = self.cnt(e0)
-            self.avg = times.total / n + self.V + self.W * self.cnt(n) / n if n else 0.0
-            self.duration_s = self._epoch_end(n - 1) if e0 < n else 0.0
+            cnt, self.last = job.epoch_saves()
+            self.cnt = cnt
+            c0 = self.c0 = cnt(e0)
+            cn = cnt(n)
+            self.avg = times.total / n + self.V + self.W * cn / n if n else 0.0
+            # _epoch_end(n - 1), inlined
+            self.duration_s = (times.before(n) - self.B0) + (n - e0) * self.V + (cn - c0) * self.W if e0 < n else 0.0
 
     # -- epoch-end saves ------------------------------------------------------------
     def _tr(self, k: int) -> float:
@@ -117,11 +120,11 @@ class ArithmeticStretch:
 
     def _epoch_end(self, k: int) -> float:
         """Offset of the end of epoch k's last phase (its validation, or the save after it)."""
-        return self._tr(k) + (k - self.e0 + 1) * self.V + (self.cnt(k + 1) - self.c0) * self.W
+        return (self.times.before(k + 1) - self.B0) + (k - self.e0 + 1) * self.V + (self.cnt(k + 1) - self.c0) * self.W
 
     def _epoch_phase(self, k: int, kind: int) -> tuple[float, Phase]:
         """(end offset, end state) of epoch k's TRAIN, EVAL or SAVE phase."""
-        tr, e0, V, W = self._tr(k), self.e0, self.V, self.W
+        tr, e0, V, W = self.times.before(k + 1) - self.B0, self.e0, self.V, self.W  # _tr(k)
         c = self.cnt(k) - self.c0
         if kind == TRAIN:
             return tr + (k - e0) * V + c * W, _new(Phase, (TRAIN, k, self.times.at(k), self._since(k, tr), tr + (k - e0) * V, c))
@@ -147,7 +150,7 @@ class ArithmeticStretch:
         if k >= n:
             return self._final()
         # _epoch_phase(k, TRAIN) and _epoch_before(k), inlined (the same expressions): a cut's commonest case.
-        tr, V, W, cnt = self._tr(k), self.V, self.W, self.cnt
+        tr, V, W, cnt = self.times.before(k + 1) - self.B0, self.V, self.W, self.cnt  # _tr(k)
         ck = cnt(k)
         c = ck - self.c0
         work = tr + (k - e0) * V
