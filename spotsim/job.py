@@ -24,6 +24,8 @@ from .rng import RunStreams
 from .strategies import CheckpointStrategy, FixedInterval, OnImprovement, TrainingState
 from .totals import Totals
 
+_new = tuple.__new__
+
 
 class Durable(NamedTuple):
     """The position of the newest completed checkpoint."""
@@ -131,7 +133,8 @@ class Job:
 
     def apply(self, epoch: int, into: float, since: float) -> None:
         st = self.state
-        st.epoch, st.train_s_since_checkpoint, st.last_val_acc = epoch, since, self.last_acc(epoch)
+        st.epoch, st.train_s_since_checkpoint = epoch, since
+        st.last_val_acc = self.accuracies.at(epoch - 1) if epoch > 0 else None  # last_acc(epoch)
         self.into = into
 
     def commit(self, stretch, where: Where, x: float | None = None) -> None:
@@ -181,16 +184,20 @@ class Job:
         if self.events is not None:
             self._log_items(stretch, stretch.phases_between(stretch.done, where.key), base_work)
         saves = last.saves - base_saves
+        st = self.state
         if saves:
             epoch, into, work = stretch.newest_save(last)
-            self.durable = Durable(epoch, into)
+            self.durable = _new(Durable, (epoch, into))
             self.work_at_durable = totals.work_s + (work - base_work)
-            self.state.record_checkpoint("periodic", self.write_s)
+            st.checkpoint_write_s = self.write_s  # state.record_checkpoint("periodic", write_s), inlined
             totals.checkpoint_s += saves * self.write_s
             totals.checkpoints += saves
         totals.work_s += last.work - base_work
         stretch.done, stretch.committed = where.key, last
-        self.apply(last.epoch, last.into, last.since)
+        epoch = last.epoch  # apply(last.epoch, last.into, last.since), inlined
+        st.epoch, st.train_s_since_checkpoint = epoch, last.since
+        st.last_val_acc = self.accuracies.at(epoch - 1) if epoch > 0 else None
+        self.into = last.into
 
     def _commit_async(self, stretch: Stretch, upto: int, x: float | None) -> None:
         """commit() with asynchronous saves: a committed SAVE phase starts a write; writes that have
@@ -273,15 +280,18 @@ class Job:
 
     def emergency_save_done(self, seconds: float) -> None:
         """An emergency save ended before the kill: the progress held is durable."""
-        self.durable = Durable(self.state.epoch, self.into)
-        self.work_at_durable = self.totals.work_s
-        self.totals.emergency_ok += 1
-        self.state.record_checkpoint("emergency", seconds)
+        st, totals = self.state, self.totals
+        self.durable = _new(Durable, (st.epoch, self.into))
+        self.work_at_durable = totals.work_s
+        totals.emergency_ok += 1
+        st.train_s_since_checkpoint = 0.0  # state.record_checkpoint("emergency", seconds), inlined
 
     def train_partial(self, seconds: float) -> None:
         """Training in flight at a cut (plus the step it finishes) is held in memory."""
         st = self.state
-        seconds = min(seconds, self.epoch_times.at(st.epoch) - self.into)
+        left = self.epoch_times.at(st.epoch) - self.into
+        if seconds > left:  # min(seconds, left)
+            seconds = left
         self.into += seconds
         st.train_s_since_checkpoint += seconds
         self.totals.work_s += seconds
@@ -289,11 +299,12 @@ class Job:
     def lose_unsaved(self) -> float:
         """The VM is gone: what was not durable is lost. Returns the seconds lost."""
         assert self.pending is None, "a write in flight is settled before the VM goes"
-        lost = self.unsaved_s
-        if abs(lost) <= UNSAVED_EPS_S:
+        totals = self.totals
+        lost = totals.work_s - self.work_at_durable  # unsaved_s
+        if -UNSAVED_EPS_S <= lost <= UNSAVED_EPS_S:
             lost = 0.0
-        self.totals.lost_s.append(lost)
-        self.work_at_durable = self.totals.work_s
+        totals.lost_s.append(lost)
+        self.work_at_durable = totals.work_s
         return lost
 
     def restart_from_scratch(self) -> None:
@@ -303,7 +314,8 @@ class Job:
         self.work_at_durable = self.totals.work_s
 
     def restore(self) -> None:
-        self.apply(self.durable.epoch, self.durable.into, 0.0)
+        epoch, into = self.durable
+        self.apply(epoch, into, 0.0)
         self.work_at_durable = self.totals.work_s
 
     # -- events ------------------------------------------------------------------
