@@ -205,10 +205,11 @@ class ArithmeticStretch:
         return (work + (j - 1) * self.W, _new(Phase, (TRAIN, k, into, interval, work, j - 1)),
                 work + j * self.W, _new(Phase, (SAVE, k, into, 0.0, work, j)))
 
-    def _epoch_tail(self, k: int, b: int) -> tuple[float, Phase | None, float, Phase]:
+    def _epoch_tail(self, k: int, b: int, tau: float | None = None) -> tuple[float, Phase | None, float, Phase]:
         """Epoch k's last training segment (None when a save ends it exactly) and its validation;
-        b saves are due by its end."""
-        tau = self._tau(k)
+        b saves are due by its end (`tau`: _tau(k), if known)."""
+        if tau is None:
+            tau = self._tau(k)
         work = tau + (k - self.e0) * self.V
         saved_at_end = b > 0 and self._sigma(b) >= tau
         since = 0.0 if saved_at_end else (tau - self._sigma(b) if b else self.since0 + tau)
@@ -217,37 +218,52 @@ class ArithmeticStretch:
                 _new(Phase, (EVAL, k + 1, 0.0, since, work + self.V, b)))
 
     def _locate_time(self, x: float) -> Where:
-        e0, n = self.e0, self.n
+        e0, n, V, W, B0, before, saves_by = self.e0, self.n, self.V, self.W, self.B0, self.times.before, self._saves_by
         guess = e0 + int(x / self.avg) if self.avg > 0 else e0
-        k = _gallop(e0, n, lambda i: self._eval_end(i) > x, guess)
+        seen = {}  # epoch -> (_tau, saves due by it), as the search computed them: reused below
+
+        def ends_after(i: int) -> bool:  # _eval_end(i) > x
+            tau = before(i + 1) - B0
+            b = saves_by(tau)
+            seen[i] = (tau, b)
+            return tau + (i - e0 + 1) * V + b * W > x
+
+        k = _gallop(e0, n, ends_after, guess)
         if k >= n:
             return self._final()
-        a = self._saves_by(self._tau(k - 1)) if k > e0 else 0
-        b = self._saves_by(self._tau(k))
+        prev_tau, a = (seen[k - 1] if k - 1 in seen else self._tau_saves(k - 1)) if k > e0 else (None, 0)
+        tau, b = seen[k] if k in seen else self._tau_saves(k)
         base = (k - e0) * self.V
         j = _gallop(a + 1, b + 1, lambda i: self._sigma(i) + base + i * self.W > x, a + 1)
         if j <= b:
             tend, train, send, save = self._save_phases(k, j)
             if x < tend:
-                prev = self._save_phases(k, j - 1)[2:] if j - 1 > a else self._before_time_epoch(k)
+                prev = self._save_phases(k, j - 1)[2:] if j - 1 > a else self._before_time_epoch(k, prev_tau, a)
                 return Where((k, 2 * j), prev[1] if prev else None, train, prev[0] if prev else 0.0, tend)
             return Where((k, 2 * j + 1), train, save, tend, send)
-        tend, train, eend, ev = self._epoch_tail(k, b)
+        tend, train, eend, ev = self._epoch_tail(k, b, tau)
         if train is not None and x < tend:
-            prev = self._save_phases(k, b)[2:] if b > a else self._before_time_epoch(k)
+            prev = self._save_phases(k, b)[2:] if b > a else self._before_time_epoch(k, prev_tau, a)
             return Where((k, math.inf, 0), prev[1] if prev else None, train, prev[0] if prev else 0.0, tend)
         if train is None:
             send, save = self._save_phases(k, b)[2:]
             return Where((k, math.inf, 1), save, ev, send, eend)
         return Where((k, math.inf, 1), None if self.trained and k == e0 else train, ev, tend, eend)
 
-    def _before_time_epoch(self, k: int):
-        """(end, state) of epoch k-1's validation (None at the stretch's start)."""
+    def _before_time_epoch(self, k: int, tau: float | None = None, b: int | None = None):
+        """(end, state) of epoch k-1's validation (None at the stretch's start); `tau`, `b`: its _tau and
+        saves due by it, if known."""
         if k == self.e0:
             return None
-        b = self._saves_by(self._tau(k - 1))
-        _, _, eend, ev = self._epoch_tail(k - 1, b)
+        if b is None:
+            tau, b = self._tau_saves(k - 1)
+        _, _, eend, ev = self._epoch_tail(k - 1, b, tau)
         return eend, ev
+
+    def _tau_saves(self, k: int) -> tuple[float, int]:
+        """(_tau(k), the saves due by it)."""
+        tau = self._tau(k)
+        return tau, self._saves_by(tau)
 
     # -- the interface shared with plan.Stretch -------------------------------------------
     def _final(self) -> Where:
@@ -311,5 +327,9 @@ class ArithmeticStretch:
             return j, 0.0, self._tr(j - 1) + (j - self.e0) * self.V
         m = phase.saves
         sig = self._sigma(m)
-        k = _gallop(self.e0, self.n, lambda i: self._tau(i) >= sig, phase.epoch)
+        e0, g = self.e0, min(max(phase.epoch, self.e0), self.n - 1)
+        if self._tau(g) >= sig and (g == e0 or self._tau(g - 1) < sig):  # the guess is usually right
+            k = g
+        else:
+            k = _gallop(e0, self.n, lambda i: self._tau(i) >= sig, g)
         return k, self._into(k, sig), sig + (k - self.e0) * self.V
