@@ -234,7 +234,8 @@ class ArithmeticStretch:
         prev_tau, a = (seen[k - 1] if k - 1 in seen else self._tau_saves(k - 1)) if k > e0 else (None, 0)
         tau, b = seen[k] if k in seen else self._tau_saves(k)
         base = (k - e0) * self.V
-        j = _gallop(a + 1, b + 1, lambda i: self._sigma(i) + base + i * self.W > x, a + 1)
+        # The first save in epoch k that ends after x (b + 1: none; an epoch usually holds none or one).
+        j = b + 1 if b == a else _gallop(a + 1, b + 1, lambda i: self._sigma(i) + base + i * self.W > x, a + 1)
         if j <= b:
             tend, train, send, save = self._save_phases(k, j)
             if x < tend:
