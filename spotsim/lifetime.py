@@ -167,9 +167,10 @@ class SpotRun:
         limits = self.limits
         now = 0.0
         # Looked up once, not per lifetime (the loop is the simulator's hottest code). The loop inlines
-        # Period.available and uptime_from, stop_in_startup, Totals.bill and SpotMarket.killed_at, and
-        # calls draw_notice and preempted_lifetime_billed_s as their fast twins (tests/test_fast_paths.py);
-        # tests/test_clock.py holds run_plain to run(), which calls them all.
+        # Period.available and uptime_from, stop_at_cut and job.lose_unsaved for a cut in start-up,
+        # Totals.bill and SpotMarket.killed_at, and calls draw_notice and preempted_lifetime_billed_s as
+        # their fast twins (tests/test_fast_paths.py); tests/test_clock.py holds run_plain to run(),
+        # which calls them all.
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
         time_s, isfinite = limits.time_s, math.isfinite
@@ -205,12 +206,16 @@ class SpotRun:
                     self._cut_in_startup(into, life, startup, restore_s if cached else 0.0, warm_by_cache[cached],
                                          grant)
                 totals.preemptions += 1
-                job.state.uptimes_s.append(notice.uptime_s)
-                if job.pending is None and job.unsaved_s == 0.0:  # stop_in_startup, inlined
+                job.state.uptimes_s.append(uptime)  # notice.uptime_s
+                if job.pending is None and totals.work_s - job.work_at_durable == 0.0:  # job.unsaved_s == 0.0
+                    # notice.stop_at_cut with nothing in flight and nothing unsaved: no save to make, so the
+                    # job exits at once if it heard the notice, else the kill ends it; job.lose_unsaved(),
+                    # inlined, records that nothing was lost.
                     kill_at = now + notice.window_s
                     off_at = kill_at if not notice.delivered or notice.window_s <= 0 else now + 0.0
                     totals.notice_idle_s += kill_at - off_at
-                    job.lose_unsaved()
+                    totals.lost_s.append(0.0)
+                    job.work_at_durable = totals.work_s
                 else:
                     ended = stop_at_cut(job, now, notice, None, life)
                     off_at, kill_at = ended.off_at, ended.kill_at
