@@ -173,7 +173,7 @@ class SpotRun:
         # which calls them all.
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
-        time_s, isfinite = limits.time_s, math.isfinite
+        time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
         ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
                                for cached, warm in enumerate(warm_by_cache))
         while True:
@@ -258,7 +258,8 @@ class SpotRun:
             totals.billed_s += billed  # totals.bill(billed, True)
             totals.spot_billed_s += billed
             period.kill = now  # market.killed_at(now, period)
-            if now > time_s and self._over_limit(now):
+            # self._over_limit(now), inlined: a plain run bills no on-demand, so its billed seconds are the Spot ones.
+            if now > time_s and (totals.spot_billed_s > cost_s or now > stuck_s):
                 totals.makespan_s = now
                 return
 
