@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import simpy
 
-from .billing import lifetime_billed_s, preempted_lifetime_billed_s
+from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_billed_s
 from .market import SpotMarket
-from .notice import draw_notice, leave_notice, stop_at_cut, stop_in_startup
+from .notice import draw_notice, leave_notice, notice_drawer, stop_at_cut
 from .policies.base import SPOT, WAIT, Decision, Situation
 
 CHUNK_EPOCHS = 64
@@ -166,35 +166,63 @@ class SpotRun:
         warm_by_cache = (self._warm_costs(0, False), self._warm_costs(0, True))
         limits = self.limits
         now = 0.0
+        # Looked up once, not per lifetime (the loop is the simulator's hottest code). The loop inlines
+        # Period.available and uptime_from, stop_at_cut and job.lose_unsaved for a cut in start-up,
+        # Totals.bill and SpotMarket.killed_at, and calls draw_notice and preempted_lifetime_billed_s as
+        # their fast twins (tests/test_fast_paths.py); tests/test_clock.py holds run_plain to run(),
+        # which calls them all.
+        draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
+        bill = preempted_biller(billing)
+        time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
+        ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
+                               for cached, warm in enumerate(warm_by_cache))
         while True:
             period = market.at(now)
-            if not period.available(now):
+            grant = period.grant
+            if not (grant <= now and (now < period.notice or now == grant)):  # not period.available(now)
                 wait = market.wait_s(now)
                 totals.wait_s += wait
                 now = now + wait
                 continue
+            uptime = period.uptime_s if now == grant else max(period.notice - now, 0.0)  # uptime_from(now)
             grant = now
             totals.lifetimes += 1
             life = totals.lifetimes
-            uptime = period.uptime_from(grant)
             notice = None
             cut_at = math.inf
-            if math.isfinite(uptime):
-                notice = draw_notice(s, streams, grant, uptime)
+            if isfinite(uptime):
+                if draw is None:
+                    draw = notice_drawer(s, streams)
+                notice = draw(grant, uptime)
                 cut_at = grant + (notice.cut_at - grant)
             cached = job.durable is not None
-            life_restore = restore_s if cached else 0.0
-            warm = warm_by_cache[cached]
-            ready = startup + life_restore + warm.compile_s + warm.warmup_s
-            stretch = None
-            in_startup = ready > 0 and cut_at < now + ready
-            if in_startup:
+            ready = ready_by_cache[cached]
+            if ready > 0 and cut_at < now + ready:  # the cut comes in start-up
                 now = cut_at
-                if now - grant <= startup and life > 1:  # _cut_in_startup's first case, inlined
-                    totals.startup_s += now - grant
+                into = now - grant
+                if into <= startup and life > 1:  # _cut_in_startup's first case, inlined
+                    totals.startup_s += into
                 else:
-                    self._cut_in_startup(now - grant, life, startup, life_restore, warm, grant)
+                    self._cut_in_startup(into, life, startup, restore_s if cached else 0.0, warm_by_cache[cached],
+                                         grant)
+                totals.preemptions += 1
+                job.state.uptimes_s.append(uptime)  # notice.uptime_s
+                if job.pending is None and totals.work_s - job.work_at_durable == 0.0:  # job.unsaved_s == 0.0
+                    # notice.stop_at_cut with nothing in flight and nothing unsaved: no save to make, so the
+                    # job exits at once if it heard the notice, else the kill ends it; job.lose_unsaved(),
+                    # inlined, records that nothing was lost.
+                    kill_at = now + notice.window_s
+                    off_at = kill_at if not notice.delivered or notice.window_s <= 0 else now + 0.0
+                    totals.notice_idle_s += kill_at - off_at
+                    totals.lost_s.append(0.0)
+                    job.work_at_durable = totals.work_s
+                else:
+                    ended = stop_at_cut(job, now, notice, None, life)
+                    off_at, kill_at = ended.off_at, ended.kill_at
             else:
+                life_restore = restore_s if cached else 0.0
+                warm = warm_by_cache[cached]
+                stretch = None
                 if ready > 0:
                     now = now + ready
                 self._account_startup(life, startup)
@@ -220,17 +248,18 @@ class SpotRun:
                     totals.makespan_s = now
                     totals.bill(lifetime_billed_s(now - grant, billing, preempted=False), True)
                     return
-            totals.preemptions += 1
-            job.state.uptimes_s.append(notice.uptime_s)
-            if in_startup and job.pending is None and job.unsaved_s == 0.0:
-                ended = stop_in_startup(job, now, notice)
-            else:
+                totals.preemptions += 1
+                job.state.uptimes_s.append(notice.uptime_s)
                 ended = stop_at_cut(job, now, notice, stretch, life)
-            if ended.kill_at > now:
-                now = now + (ended.kill_at - now)
-            totals.bill(preempted_lifetime_billed_s(ended.off_at - grant, ended.kill_at - grant, billing), True)
-            market.killed_at(now, period)
-            if now > limits.time_s and self._over_limit(now):
+                off_at, kill_at = ended.off_at, ended.kill_at
+            if kill_at > now:
+                now = now + (kill_at - now)
+            billed = bill(off_at - grant, kill_at - grant)
+            totals.billed_s += billed  # totals.bill(billed, True)
+            totals.spot_billed_s += billed
+            period.kill = now  # market.killed_at(now, period)
+            # self._over_limit(now), inlined: a plain run bills no on-demand, so its billed seconds are the Spot ones.
+            if now > time_s and (totals.spot_billed_s > cost_s or now > stuck_s):
                 totals.makespan_s = now
                 return
 

@@ -21,31 +21,29 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
-from .interrupts.base import Preemption
+from .interrupts.base import Preemption, Uptimes
 
 
 class Period:
     """One period of Spot capacity (seconds since submission)."""
 
-    __slots__ = ("grant", "uptime_s", "pre", "anchor", "lead_s", "kill", "zone")
+    __slots__ = ("grant", "uptime_s", "pre", "anchor", "lead_s", "notice", "kill", "zone")
 
-    def __init__(self, grant: float, uptime_s: float, pre: Preemption, anchor: float, lead_s: float,
+    def __init__(self, grant: float, uptime_s: float, pre: Preemption | None, anchor: float, lead_s: float,
                  notice_s: float, zone: int = 0):
         self.grant = grant
         self.uptime_s = uptime_s
         """Grant to notice (inf: never preempted)."""
         self.pre = pre
+        """The preemption this period was made from (None where the market reads bare uptimes)."""
         self.anchor = anchor
         """The moment the wait before this grant began (the previous kill, or the submission)."""
         self.lead_s = lead_s
         """grant - anchor, kept as drawn so that a job waiting from the anchor waits exactly this."""
-        self.kill = grant + uptime_s + notice_s
+        self.notice = grant + uptime_s
+        self.kill = self.notice + notice_s
         self.zone = zone
         """The index of the zone this capacity is in (0 without zones; zones/market.py)."""
-
-    @property
-    def notice(self) -> float:
-        return self.grant + self.uptime_s
 
     def available(self, t: float) -> bool:
         """A VM can be granted at `t`: from the grant until the notice (at the grant itself even if the
@@ -63,6 +61,9 @@ class SpotMarket:
     `wait_after(pre)` gives how long capacity stays away after the kill of the
     period made from `pre` (drawing from the capacity stream where the scenario
     says so); `pattern_waits` says whether the pattern's `wait_before_s` counts.
+    Where it does not and the pattern models no waits (`preemptions` is an
+    interrupts.base.Uptimes), the market reads the bare uptimes, and `pre` is None
+    (a speed-up: a Preemption object per period costs more than the rest of it).
     `zone`: the index of the zone whose capacity this is, carried by its periods
     (one SpotMarket per zone; zones/market.py chooses between them).
     """
@@ -70,6 +71,8 @@ class SpotMarket:
     def __init__(self, preemptions: Iterator[Preemption], wait_after: Callable[[Preemption], float],
                  notice_s: float, pattern_waits: bool, zone: int = 0):
         self._preemptions = preemptions
+        self._uptimes = preemptions.uptimes if isinstance(preemptions, Uptimes) and not pattern_waits else None
+        """The bare uptimes, where nothing but the uptime of a preemption is read (else None)."""
         self._wait_after = wait_after
         self.notice_s = notice_s
         self.pattern_waits = pattern_waits
@@ -77,6 +80,9 @@ class SpotMarket:
         self.current = self._make(0.0, 0.0)
 
     def _make(self, anchor: float, wait: float) -> Period:
+        if self._uptimes is not None:  # Preemption(u, None) without the object (wait_before_s unread)
+            lead = wait + 0.0
+            return Period(anchor + lead, next(self._uptimes), None, anchor, lead, self.notice_s, self.zone)
         pre = next(self._preemptions)
         lead = wait + (pre.wait_before_s if self.pattern_waits else 0.0)
         return Period(anchor + lead, pre.uptime_s, pre, anchor, lead, self.notice_s, self.zone)
@@ -84,7 +90,12 @@ class SpotMarket:
     def advance(self) -> Period:
         """Move to the next period (after the current one's kill)."""
         p = self.current
-        self.current = self._make(p.kill, self._wait_after(p.pre))
+        wait = self._wait_after(p.pre)
+        if self._uptimes is not None:  # _make's first case, inlined (a run's commonest call)
+            lead = wait + 0.0
+            p = self.current = Period(p.kill + lead, next(self._uptimes), None, p.kill, lead, self.notice_s, self.zone)
+            return p
+        self.current = self._make(p.kill, wait)
         return self.current
 
     def killed_at(self, t: float, period: Period | None = None) -> None:
@@ -97,6 +108,8 @@ class SpotMarket:
     def at(self, t: float) -> Period:
         """The period current at `t`: the one whose kill is still ahead (or the next one granted)."""
         p = self.current
+        if p.kill > t:  # the commonest call: no loop
+            return p
         while p.kill <= t and math.isfinite(p.kill):
             p = self.advance()
         return p

@@ -85,6 +85,38 @@ def draw_notice(scenario, streams, grant: float, uptime_s: float) -> Notice:
     return Notice(at, kill, at, True, step_left, uptime_s, window)
 
 
+def notice_drawer(scenario, streams):
+    """draw_notice(scenario, streams, grant, uptime_s) as `draw(grant, uptime_s)`, the scenario's settings
+    and the streams read once: lifetime.SpotRun.run_plain's, per lifetime (the same draws and floats;
+    tests/test_fast_paths.py holds the two to equal notices, and test_clock.py run_plain to run())."""
+    s = scenario
+    window, step = s.vm.notice_s, s.job.step_s
+    r = s.vm.notice_reliability
+    deliver = streams.notice_delivery.random if 0.0 < r < 1.0 else None
+    step_random = streams.notice_step.random if step > 0 else None
+    tts = s.checkpoint.on_notice == "train_then_save"
+    emergency, save = s.checkpoint.emergency, s.checkpoint.emergency_s
+    new = tuple.__new__  # Notice(...) without its Python-level __new__: the commonest notice, made faster
+
+    def draw(grant: float, uptime_s: float) -> Notice:
+        delivered = r >= 1.0 or (r > 0.0 and deliver() < r)
+        step_left = step * step_random() if step > 0 else 0.0
+        at = grant + uptime_s
+        kill = at + window
+        if not delivered:
+            return Notice(at, kill, kill, False, 0.0, uptime_s, 0.0)
+        if tts:
+            if not emergency:
+                return Notice(at, kill, kill, True, 0.0, uptime_s, 0.0)
+            spare = window - save - step_left
+            if spare >= 0:
+                steps = spare - math.fmod(spare, step) if step > 0 else spare
+                return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps), True)
+        return new(Notice, (at, kill, at, True, step_left, uptime_s, window, False))
+
+    return draw
+
+
 class Exit(NamedTuple):
     """How a lifetime's job ended at a preemption."""
 
@@ -200,18 +232,6 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     if job.events is not None:
         job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
     return Exit(off_at, kill_at, killed, lost)
-
-
-def stop_in_startup(job, now: float, notice: Notice) -> Exit:
-    """stop_at_cut for a cut that finds the VM starting up with nothing unsaved and no write in flight:
-    no save to make, so the job exits at once if it heard the notice, else the kill ends it (the
-    commonest lifetime at high rates, and so its own short path)."""
-    window = notice.window_s
-    kill_at = now + window
-    killed = not notice.delivered or window <= 0
-    off_at = kill_at if killed else now + 0.0
-    job.totals.notice_idle_s += kill_at - off_at
-    return Exit(off_at, kill_at, killed, job.lose_unsaved())
 
 
 def _async_save_at_cut(job, now: float, notice: Notice, where: Where, x: float, elapsed: float,

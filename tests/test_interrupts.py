@@ -56,6 +56,53 @@ def test_bursty_ratio_one_is_poisson():
     assert x.std() / x.mean() == pytest.approx(1.0, abs=0.03)
 
 
+def _bursty_one_draw_at_a_time(p, rng):
+    """Bursty.uptimes as first written: one rng.exponential call per draw (the reference)."""
+    rates = (p.calm_rate_per_s, p.calm_rate_per_s * p.burst_ratio)
+    stay = (p.calm_mean_s, p.burst_mean_s)
+    state = 1 if rng.random() < p.burst_fraction else 0
+    left = rng.exponential(stay[state])
+    elapsed = 0.0
+    while True:
+        gap = rng.exponential(1.0 / rates[state])
+        if gap < left:
+            left -= gap
+            yield elapsed + gap
+            elapsed = 0.0
+        else:
+            elapsed += left
+            state = 1 - state
+            left = rng.exponential(stay[state])
+
+
+@pytest.mark.parametrize("p", [Bursty(3.0), Bursty(40.0, 25.0, 0.3, 60.0), Bursty(0.5, 1.0)])
+def test_bursty_batched_draws_are_the_one_at_a_time_draws(p):
+    """Bursty draws its exponentials in batches (speed): the uptimes are those of one draw at a time, bit
+    for bit (so sweeps keep their numbers)."""
+    for seed in range(5):
+        got = list(itertools.islice(p.uptimes(np.random.default_rng(seed)), 3000))
+        ref = list(itertools.islice(_bursty_one_draw_at_a_time(p, np.random.default_rng(seed)), 3000))
+        assert got == ref
+
+
+def test_poisson_preemptions_and_bare_uptimes_agree():
+    """A pattern without capacity waits gives Preemption(u, None) objects, and its bare uptimes to a market
+    that reads only those (interrupts.base.Uptimes): the same values either way."""
+    a = Poisson(5.0).preemptions(np.random.default_rng(1))
+    b = Poisson(5.0).preemptions(np.random.default_rng(1)).uptimes
+    pres = list(itertools.islice(a, 200))
+    assert all(pre.wait_s is None and pre.wait_before_s == 0.0 for pre in pres)
+    assert [pre.uptime_s for pre in pres] == list(itertools.islice(b, 200))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_a_sampler_giving_a_negative_or_nan_time_is_refused(bad):
+    from spotsim.interrupts.base import batched
+    values = batched(lambda n: np.where(np.arange(n) == 5, bad, 1.0))
+    with pytest.raises(ValueError, match="negative or NaN"):
+        next(values)
+
+
 def test_weibull_shape_below_one_is_heavy_tailed():
     """Weibull k < 1 gives CV > 1, as in real Spot traces (FACTS.md: CV 1.4-4.4)."""
     x = draw(Weibull(1.0, 0.6))

@@ -8,6 +8,7 @@ rate, so "preemptions per hour of VM uptime" means the same across patterns.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Iterator, NamedTuple
@@ -50,8 +51,26 @@ class InterruptPattern:
 
     def preemptions(self, rng: np.random.Generator) -> Iterator[Preemption]:
         """An endless stream of preemptions; patterns that model capacity override this."""
-        for u in self.uptimes(rng):
-            yield Preemption(u, None)
+        return Uptimes(self.uptimes(rng))
+
+
+class Uptimes:
+    """The preemptions of a pattern that models no capacity: Preemption(u, None) for each uptime u.
+
+    `uptimes` is the stream of bare uptimes, for a reader that needs nothing more
+    (market.SpotMarket: a Preemption object per lifetime costs more than the rest of its period).
+    """
+
+    __slots__ = ("uptimes",)
+
+    def __init__(self, uptimes: Iterator[float]):
+        self.uptimes = iter(uptimes)
+
+    def __iter__(self) -> "Uptimes":
+        return self
+
+    def __next__(self) -> Preemption:
+        return Preemption(next(self.uptimes), None)
 
 
 @dataclass(frozen=True)
@@ -66,13 +85,19 @@ class RatePattern(InterruptPattern):
 
 
 def batched(draw, batch: int = 64) -> Iterator[float]:
-    """Yield values from `draw(batch)` (a numpy sampler) one by one, refilling as needed.
+    """The values of `draw(batch)` (a numpy sampler) one by one, refilling as needed.
 
-    Drawing in batches keeps the per-value cost low; the values are refused if
-    negative or NaN (a checked sampler, as in Ciw).
+    Drawing in batches keeps the per-value cost low (and a flat iterator, no
+    generator frame per value); the values are refused if negative or NaN (a
+    checked sampler, as in Ciw).
     """
+    return itertools.chain.from_iterable(_checked_batches(draw, batch))
+
+
+def _checked_batches(draw, batch: int) -> Iterator[list[float]]:
+    smallest = np.minimum.reduce  # values.min() without the method's own overhead (per run: its first batch)
     while True:
         values = draw(batch)
-        if np.any(~(values >= 0)):
+        if not smallest(values) >= 0:  # NaN fails too (the minimum propagates it)
             raise ValueError("sampler produced a negative or NaN time")
-        yield from values.tolist()
+        yield values.tolist()

@@ -11,7 +11,7 @@ The modulating chain runs in VM uptime and carries over between lifetimes.
 """
 from dataclasses import dataclass
 
-from .base import RatePattern
+from .base import RatePattern, batched
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,16 @@ class Bursty(RatePattern):
     def uptimes(self, rng):
         rates = (self.calm_rate_per_s, self.calm_rate_per_s * self.burst_ratio)
         stay = (self.calm_mean_s, self.burst_mean_s)
+        mean_gap = (1.0 / rates[0], 1.0 / rates[1])
         # Start in the stationary distribution of the modulating chain.
         state = 1 if rng.random() < self.burst_fraction else 0
-        left = rng.exponential(stay[state])
+        # rng.exponential(scale) is scale * rng.standard_exponential(): the same values drawn in batches
+        # (tests/test_interrupts.py holds the two to the same uptimes).
+        unit = batched(rng.standard_exponential)
+        left = stay[state] * next(unit)
         elapsed = 0.0
         while True:
-            gap = rng.exponential(1.0 / rates[state])
+            gap = mean_gap[state] * next(unit)
             if gap < left:
                 left -= gap
                 yield elapsed + gap
@@ -47,4 +51,4 @@ class Bursty(RatePattern):
             else:
                 elapsed += left
                 state = 1 - state
-                left = rng.exponential(stay[state])
+                left = stay[state] * next(unit)
