@@ -19,6 +19,7 @@ tests/test_rng.py holds the two routes to the same states and draws).
 """
 from __future__ import annotations
 
+import _random
 import hashlib
 import random
 
@@ -33,7 +34,7 @@ def stream_seed(seed, name: str) -> int:
 
 def _entropy_repr(seed) -> str:
     """The seed as the text every stream's digest hashes (computed once per run)."""
-    return repr(tuple(int(x) for x in seed) if isinstance(seed, (tuple, list)) else (int(seed),))
+    return repr(tuple(map(int, seed)) if isinstance(seed, (tuple, list)) else (int(seed),))
 
 
 def _digest(entropy: str, name: str) -> bytes:
@@ -45,14 +46,15 @@ _M32 = 0xFFFFFFFF
 
 
 def _state_constants() -> tuple:
-    """SeedSequence.generate_state's hash constants: (xor, multiplier) per output word (numpy's
-    INIT_B and MULT_B; they do not depend on the entropy)."""
-    out, h = [], 0x8B51F9DD
-    for _ in range(8):
+    """SeedSequence.generate_state's hash constants (numpy's INIT_B and MULT_B), which do not depend
+    on the entropy: per 64-bit output word, (pool index, xor, multiplier) of its low and of its high
+    32-bit half."""
+    halves, h = [], 0x8B51F9DD
+    for i in range(8):
         nxt = (h * 0x58F38DED) & _M32
-        out.append((h, nxt))
+        halves.append((i & 3, h, nxt))
         h = nxt
-    return tuple(out)
+    return tuple(halves[k] + halves[k + 1] for k in range(0, 8, 2))
 
 
 _STATE_CONSTANTS = _state_constants()
@@ -71,15 +73,15 @@ class _PcgSeed(ISeedSequence):
         # SeedSequence pads a short entropy with zeros).
         pool = np.random.SeedSequence(np.frombuffer(digest, dtype=np.uint32)).pool.tolist()
         words = []
-        for i, (x, m) in enumerate(_STATE_CONSTANTS):
-            v = ((pool[i & 3] ^ x) * m) & _M32
-            words.append(v ^ (v >> 16))
-        self.words = [words[0] | words[1] << 32, words[2] | words[3] << 32,
-                      words[4] | words[5] << 32, words[6] | words[7] << 32]
+        for i, x, m, j, x2, m2 in _STATE_CONSTANTS:
+            lo = ((pool[i] ^ x) * m) & _M32
+            hi = ((pool[j] ^ x2) * m2) & _M32
+            words.append((lo ^ (lo >> 16)) | (hi ^ (hi >> 16)) << 32)
+        self.words = words
 
     def generate_state(self, n_words, dtype=np.uint32):
         """The 4 uint64 words PCG64 asks for (nothing else is asked of this sequence)."""
-        if n_words != 4 or np.dtype(dtype) != np.uint64:
+        if n_words != 4 or (dtype is not np.uint64 and np.dtype(dtype) != np.uint64):
             raise ValueError("a PCG64 seed: 4 uint64 words only")
         return np.array(self.words, dtype=np.uint64)
 
@@ -89,9 +91,18 @@ def _numpy_stream(digest: bytes) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(_PcgSeed(digest)))
 
 
+class _Twister(random.Random):
+    """random.Random(seed), seeded by the C generator's own seed(): Random's __init__ and seed() in
+    Python check the seed's type and set what this sets, for a Python frame or two more."""
+
+    def __init__(self, seed: int | None = None):  # None: as random.Random() (unpickling calls it so)
+        _random.Random.seed(self, seed)
+        self.gauss_next = None
+
+
 def _scalar_stream(digest: bytes) -> random.Random:
     """random.Random(int.from_bytes(digest, "little"))."""
-    return random.Random(int.from_bytes(digest, "little"))
+    return _Twister(int.from_bytes(digest, "little"))
 
 
 class RunStreams:

@@ -63,3 +63,12 @@ def test_scalar_streams_equal_random_of_the_stream_seed():
             assert got.getstate() == want.getstate()
             assert [got.random() for _ in range(3)] == [want.random() for _ in range(3)]
             assert got.expovariate(0.5) == want.expovariate(0.5)
+
+
+def test_scalar_streams_pickle():
+    """A scalar stream survives pickling as random.Random does, state and all."""
+    import pickle
+    stream = RunStreams((1, 2)).notice_step
+    stream.random()
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy.getstate() == stream.getstate() and copy.random() == stream.random()
