@@ -97,8 +97,10 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         if strategy is None:
             strategy = build_strategy(s.checkpoint, rate)
     job = Job(s, streams, strategy, events=events, measured=measured)
-    if setup is not None and setup.limits is not None:
-        (od_makespan, od_billed), limits, prices = setup.baseline, setup.limits, setup.prices
+    fixed = None if setup is None else setup.fixed
+    if fixed is not None:
+        (od_makespan, od_billed), limits, deadline_s = fixed
+        prices = setup.prices
     else:
         od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
         _check_run_size(s, od_makespan, pattern, limit_ratio)
@@ -111,12 +113,10 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
                  checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
                  notice_s=s.vm.notice_s)
-    if setup is not None and setup.limits is not None:
-        deadline_s = setup.deadline_s
-    else:
+    if fixed is None:
         deadline_s = check_deadline(s, od_makespan, measured)
         if setup is not None and baseline_is_fixed(s):
-            setup.baseline, setup.limits, setup.deadline_s = (od_makespan, od_billed), limits, deadline_s
+            setup.fixed = ((od_makespan, od_billed), limits, deadline_s)
     if s.policy.name == "omniscient":
         if s.zones:
             from .zones.omniscient import zones_hindsight_run  # the optimisation loads only when asked for
@@ -142,8 +142,9 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     t = job.totals
     final_acc = job.accuracies.at(job.state.epoch - 1) if job.state.epoch > 0 else s.accuracy.a_0
     result = RunResult.from_totals(s, t, job.state.epoch, final_acc, od_makespan, od_billed)
-    job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
-             billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
+    if events is not None:
+        job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
+                 billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
     return result
 
 
@@ -155,8 +156,7 @@ class _Setup:
     is kept; the values are those the general path computes (tests/test_frozen_runs.py and the
     sweeps' byte-identical runs.csv hold them to it)."""
 
-    __slots__ = ("scenario", "given", "pattern", "rate", "strategy", "prices", "warm", "baseline", "limits",
-                 "deadline_s")
+    __slots__ = ("scenario", "given", "pattern", "rate", "strategy", "prices", "warm", "fixed")
 
     def __init__(self, s: Scenario, given):
         self.scenario, self.given = s, given
@@ -168,14 +168,14 @@ class _Setup:
         self.prices = _limit_prices(s)
         self.warm: dict = {}
         """SpotRun's compilation and warm-up costs by cache state (the scenario's alone)."""
-        self.baseline = self.limits = self.deadline_s = None
-        """The on-demand baseline, the early-stop limits and the deadline, once a run has worked them
-        out, where they are the same for every seed (baseline.is_fixed)."""
+        self.fixed = None
+        """((od_makespan_s, od_billed_s), limits, deadline_s) once a run has worked them out, where
+        they are the same for every seed (baseline.is_fixed); one tuple, set at once (threads)."""
 
 
 _SETUPS: dict = {}
 _SETUPS_KEPT = 64
-"""Most scenario setups kept (the oldest goes first)."""
+"""Most scenario setups kept (when full, all go)."""
 
 
 def _setup(s: Scenario, pattern, limit_ratio: float) -> _Setup:
@@ -185,7 +185,7 @@ def _setup(s: Scenario, pattern, limit_ratio: float) -> _Setup:
     if hit is None or hit.scenario is not s or hit.given is not pattern:
         hit = _Setup(s, pattern)
         if len(_SETUPS) >= _SETUPS_KEPT:
-            _SETUPS.pop(next(iter(_SETUPS)), None)
+            _SETUPS.clear()
         _SETUPS[key] = hit
     return hit
 
