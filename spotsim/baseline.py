@@ -30,9 +30,7 @@ def ondemand_baseline(scenario: Scenario, seed=0, job: Job | None = None, measur
     """
     s = scenario
     if measured is None:
-        deterministic = s.job.epoch_jitter == 0 and (s.checkpoint.strategy != "milestone"
-                                                     or s.accuracy.noise_sd == 0)
-        if deterministic:
+        if is_fixed(s):
             rate = _planning_rate(s, job, rate_per_h)
             key = (s.job, s.checkpoint, s.vm.startup_s, s.billing, s.accuracy, rate)
             hit = _CACHE.get(key)
@@ -45,6 +43,12 @@ def ondemand_baseline(scenario: Scenario, seed=0, job: Job | None = None, measur
 
 
 _CACHE: dict = {}
+
+
+def is_fixed(s: Scenario) -> bool:
+    """Whether the baseline of scenario `s` (without a measured run) is the same for every seed: no
+    epoch jitter, and accuracies that matter (milestone's saves) without noise."""
+    return s.job.epoch_jitter == 0 and (s.checkpoint.strategy != "milestone" or s.accuracy.noise_sd == 0)
 
 
 def _planning_rate(s: Scenario, job: Job | None, rate_per_h: float | None):

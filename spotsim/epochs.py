@@ -95,9 +95,13 @@ class Accuracies:
         """The best accuracy of the epochs before `e` (None for epoch 0)."""
         if e == 0:
             return None
+        return float(self._running_best()[e - 1])
+
+    def _running_best(self) -> np.ndarray:
+        """Entry e: the best accuracy of epochs 1..e + 1."""
         if self._best is None:
             self._best = np.maximum.accumulate(self.values())
-        return float(self._best[e - 1])
+        return self._best
 
     def improvement_saves(self) -> np.ndarray:
         """milestone's epoch-end saves: entry k (1..n) is True when epoch k's accuracy beats every one
@@ -106,7 +110,7 @@ class Accuracies:
         saves = np.zeros(self.n + 1, dtype=bool)
         if self.n:
             saves[1] = True
-            saves[2:] = acc[1:] > np.maximum.accumulate(acc)[:-1]
+            np.greater(acc[1:], self._running_best()[:-1], out=saves[2:])
         return saves
 
 

@@ -429,7 +429,7 @@ def _epoch_saves(job: Job):
         return (lambda k: k // m), (lambda k: (k // m) * m)
     if isinstance(strategy, OnImprovement):
         saves = job.accuracies.improvement_saves()
-        cum = np.cumsum(saves)
-        newest = np.maximum.accumulate(np.where(saves, np.arange(saves.size), 0))
-        return (lambda k: int(cum[k])), (lambda k: int(newest[k]))
+        cum = saves.cumsum()
+        newest = np.maximum.accumulate(np.arange(saves.size) * saves)  # k where epoch k saves, else 0
+        return cum.item, newest.item  # a[k] as a Python int, without a Python frame per call
     return (lambda k: 0), (lambda k: 0)

@@ -87,7 +87,7 @@ class SpotRun:
     """
 
     def __init__(self, job, pattern, streams, limits: Limits, measured=None, policy=None,
-                 deadline_s: float = math.inf, remaining=None):
+                 deadline_s: float = math.inf, remaining=None, warm: dict | None = None):
         self.job = job
         self.s = job.s
         self.pattern = pattern
@@ -107,7 +107,9 @@ class SpotRun:
         """The zone accounts (zones/ledger.py) of a run with zones, else None."""
         self.plain_clock = False
         """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
-        self._warm: dict = {}
+        self._warm: dict = {} if warm is None else warm
+        """Compilation and warm-up by cache state (_warm_costs); without a measured run they are the
+        scenario's alone, and `warm` may bring those of earlier runs of the same scenario."""
 
     def new_market(self) -> SpotMarket:
         if self.s.zones:

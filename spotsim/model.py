@@ -13,6 +13,7 @@ import math
 
 import simpy
 
+from .baseline import is_fixed as baseline_is_fixed
 from .baseline import ondemand_baseline
 from .clock import Clock, Done, drive
 from .config import Scenario
@@ -29,6 +30,7 @@ from .remaining import RemainingWork
 from .results import RunResult
 from .rng import RunStreams
 from .strategies import build_strategy
+from .strategies.adaptive import AdaptiveInterval
 
 LIMIT_RATIO = 20.0
 """A run that has spent more than LIMIT_RATIO x the on-demand cost *and* makespan
@@ -78,25 +80,43 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     """
     s = scenario
     _check_epoch_arrays(s, measured)
+    setup = None
     if s.zones:
         pattern = _zones_pattern(s, pattern, measured)
+    elif measured is None:
+        setup = _setup(s, pattern, limit_ratio)
+        pattern = setup.pattern
     elif pattern is None:
         pattern = build_pattern(s.interrupts, s.vm.notice_s)
     streams = RunStreams(seed)
-    rate = planning_rate_per_h(s, pattern)
-    job = Job(s, streams, build_strategy(s.checkpoint, rate), events=events, measured=measured)
-    od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
-    _check_run_size(s, od_makespan, pattern, limit_ratio)
-    prices = _limit_prices(s)
-    cost_s = limit_ratio * od_billed * prices.ondemand_per_h / max(prices.spot_per_h, 1e-12)
-    time_s = limit_ratio * od_makespan
-    limits = Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
+    if setup is None:
+        rate = planning_rate_per_h(s, pattern)
+        strategy = build_strategy(s.checkpoint, rate)
+    else:
+        rate, strategy = setup.rate, setup.strategy
+        if strategy is None:
+            strategy = build_strategy(s.checkpoint, rate)
+    job = Job(s, streams, strategy, events=events, measured=measured)
+    fixed = None if setup is None else setup.fixed
+    if fixed is not None:
+        (od_makespan, od_billed), limits, deadline_s = fixed
+        prices = setup.prices
+    else:
+        od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
+        _check_run_size(s, od_makespan, pattern, limit_ratio)
+        prices = _limit_prices(s) if setup is None else setup.prices
+        cost_s = limit_ratio * od_billed * prices.ondemand_per_h / max(prices.spot_per_h, 1e-12)
+        time_s = limit_ratio * od_makespan
+        limits = Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
     if events is not None:
         job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
                  checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
                  notice_s=s.vm.notice_s)
-    deadline_s = check_deadline(s, od_makespan, measured)
+    if fixed is None:
+        deadline_s = check_deadline(s, od_makespan, measured)
+        if setup is not None and baseline_is_fixed(s):
+            setup.fixed = ((od_makespan, od_billed), limits, deadline_s)
     if s.policy.name == "omniscient":
         if s.zones:
             from .zones.omniscient import zones_hindsight_run  # the optimisation loads only when asked for
@@ -104,7 +124,8 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)
-    run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job))
+    run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job),
+                  warm=None if setup is None else setup.warm)
     run.limit_prices = prices
     if policy is None and plain_clock:
         if run.plain_runs:
@@ -121,9 +142,52 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
     t = job.totals
     final_acc = job.accuracies.at(job.state.epoch - 1) if job.state.epoch > 0 else s.accuracy.a_0
     result = RunResult.from_totals(s, t, job.state.epoch, final_acc, od_makespan, od_billed)
-    job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
-             billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
+    if events is not None:
+        job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
+                 billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
     return result
+
+
+class _Setup:
+    """What simulate() works out before a run of one scenario without zones or a measured run that
+    does not depend on the run's seed: kept per scenario object (with the pattern given, if any,
+    and the early-stop ratio), so that the many runs of a sweep cell or a benchmark work it out
+    once. Its entry holds the scenario and pattern objects, so their ids cannot be reused while it
+    is kept; the values are those the general path computes (tests/test_frozen_runs.py and the
+    sweeps' byte-identical runs.csv hold them to it)."""
+
+    __slots__ = ("scenario", "given", "pattern", "rate", "strategy", "prices", "warm", "fixed")
+
+    def __init__(self, s: Scenario, given):
+        self.scenario, self.given = s, given
+        self.pattern = build_pattern(s.interrupts, s.vm.notice_s) if given is None else given
+        self.rate = planning_rate_per_h(s, self.pattern)
+        strategy = build_strategy(s.checkpoint, self.rate)
+        self.strategy = None if isinstance(strategy, AdaptiveInterval) else strategy
+        """The strategy every run shares, where it is immutable (adaptive memoises a run's uptimes)."""
+        self.prices = _limit_prices(s)
+        self.warm: dict = {}
+        """SpotRun's compilation and warm-up costs by cache state (the scenario's alone)."""
+        self.fixed = None
+        """((od_makespan_s, od_billed_s), limits, deadline_s) once a run has worked them out, where
+        they are the same for every seed (baseline.is_fixed); one tuple, set at once (threads)."""
+
+
+_SETUPS: dict = {}
+_SETUPS_KEPT = 64
+"""Most scenario setups kept (when full, all go)."""
+
+
+def _setup(s: Scenario, pattern, limit_ratio: float) -> _Setup:
+    """The setup of runs of `s` with `pattern` (None: the scenario's) under `limit_ratio`."""
+    key = (id(s), id(pattern), limit_ratio)
+    hit = _SETUPS.get(key)
+    if hit is None or hit.scenario is not s or hit.given is not pattern:
+        hit = _Setup(s, pattern)
+        if len(_SETUPS) >= _SETUPS_KEPT:
+            _SETUPS.clear()
+        _SETUPS[key] = hit
+    return hit
 
 
 def _limit_prices(s: Scenario):

@@ -9,33 +9,117 @@ positions (common random numbers hold by construction).
 Purposes: the job's noise (epoch times, accuracy noise), the interrupts
 (preemption times, a trace's random start), notice delivery (does the notice
 reach the job), the notice step (how much of the step in flight remains) and
-capacity waits. The two numpy streams cost ~13 us each to create, so every
-stream is created on first use; the scalar streams use Python's
-`random.Random`, cheaper to create.
+capacity waits. Every stream is created on first use; the scalar streams use
+Python's `random.Random`, cheaper to create than a numpy generator.
+
+Creating the streams is a large share of a short run's cost, so RunStreams
+takes a faster route to exactly the generators `stream_seed` defines (the
+reference: np.random.PCG64(stream_seed(...)) and random.Random(stream_seed(...));
+tests/test_rng.py holds the two routes to the same states and draws).
 """
 from __future__ import annotations
 
+import _random
 import hashlib
 import random
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 
 def stream_seed(seed, name: str) -> int:
     """A 128-bit seed for stream `name` of run `seed`."""
-    entropy = tuple(int(x) for x in seed) if isinstance(seed, (tuple, list)) else (int(seed),)
-    digest = hashlib.blake2b(repr((entropy, name)).encode(), digest_size=16).digest()
-    return int.from_bytes(digest, "little")
+    return int.from_bytes(_digest(_entropy_repr(seed), name), "little")
+
+
+def _entropy_repr(seed) -> str:
+    """The seed as the text every stream's digest hashes (computed once per run)."""
+    return repr(tuple(map(int, seed)) if isinstance(seed, (tuple, list)) else (int(seed),))
+
+
+def _digest(entropy: str, name: str) -> bytes:
+    """The 16-byte BLAKE2b digest of stream `name`: that of repr((entropy, name))."""
+    return hashlib.blake2b(f"({entropy}, {name!r})".encode(), digest_size=16).digest()
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _state_constants() -> tuple:
+    """SeedSequence.generate_state's hash constants (numpy's INIT_B and MULT_B), which do not depend
+    on the entropy: per 64-bit output word, (pool index, xor, multiplier) of its low and of its high
+    32-bit half."""
+    halves, h = [], 0x8B51F9DD
+    for i in range(8):
+        nxt = (h * 0x58F38DED) & _M32
+        halves.append((i & 3, h, nxt))
+        h = nxt
+    return tuple(halves[k] + halves[k + 1] for k in range(0, 8, 2))
+
+
+_STATE_CONSTANTS = _state_constants()
+
+
+class _PcgSeed(ISeedSequence):
+    """The seed sequence PCG64 reads its state from: numpy's SeedSequence of the digest, with its
+    generate_state(4, uint64) done in Python (numpy's runs under np.errstate and a few small
+    array operations, about half of a PCG64's creation; the algorithm is numpy's, word for word)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, digest: bytes):
+        # SeedSequence splits an int seed into little-endian 32-bit words, which the digest's
+        # bytes already are (zero high words, which the int would not have, give the same pool:
+        # SeedSequence pads a short entropy with zeros).
+        pool = np.random.SeedSequence(np.frombuffer(digest, dtype=np.uint32)).pool.tolist()
+        words = []
+        for i, x, m, j, x2, m2 in _STATE_CONSTANTS:
+            lo = ((pool[i] ^ x) * m) & _M32
+            hi = ((pool[j] ^ x2) * m2) & _M32
+            words.append((lo ^ (lo >> 16)) | (hi ^ (hi >> 16)) << 32)
+        self.words = words
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        """The 4 uint64 words PCG64 asks for (nothing else is asked of this sequence)."""
+        if n_words != 4 or (dtype is not np.uint64 and np.dtype(dtype) != np.uint64):
+            raise ValueError("a PCG64 seed: 4 uint64 words only")
+        return np.array(self.words, dtype=np.uint64)
+
+
+def _numpy_stream(digest: bytes) -> np.random.Generator:
+    """np.random.Generator(np.random.PCG64(int.from_bytes(digest, "little"))), made faster."""
+    return np.random.Generator(np.random.PCG64(_PcgSeed(digest)))
+
+
+class _Twister(random.Random):
+    """random.Random(seed), seeded by the C generator's own seed(): Random's __init__ and seed() in
+    Python check the seed's type and set what this sets, for a Python frame or two more."""
+
+    def __init__(self, seed: int | None = None):  # None: as random.Random() (unpickling calls it so)
+        _random.Random.seed(self, seed)
+        self.gauss_next = None
+
+
+def _scalar_stream(digest: bytes) -> random.Random:
+    """random.Random(int.from_bytes(digest, "little"))."""
+    return _Twister(int.from_bytes(digest, "little"))
 
 
 class RunStreams:
     """The random streams of one run, each created on first use (creation is not free)."""
 
-    __slots__ = ("seed", "_job", "_interrupts", "_delivery", "_step", "_capacity")
+    __slots__ = ("seed", "_entropy", "_job", "_interrupts", "_delivery", "_step", "_capacity")
 
     def __init__(self, seed):
         self.seed = seed
+        self._entropy = None
         self._job = self._interrupts = self._delivery = self._step = self._capacity = None
+
+    def _digest(self, name: str) -> bytes:
+        """The digest behind stream_seed(self.seed, name)."""
+        if self._entropy is None:
+            self._entropy = _entropy_repr(self.seed)
+        return _digest(self._entropy, name)
 
     @property
     def job(self) -> np.random.Generator:
@@ -43,33 +127,33 @@ class RunStreams:
         if self._job is None:
             # "draws": the name this stream had when it also served the interrupts, so that
             # epoch times and accuracies of a seed stay what they were.
-            self._job = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "draws")))
+            self._job = _numpy_stream(self._digest("draws"))
         return self._job
 
     @property
     def interrupts(self) -> np.random.Generator:
         """Preemption times (and a trace's random start)."""
         if self._interrupts is None:
-            self._interrupts = np.random.Generator(np.random.PCG64(stream_seed(self.seed, "interrupts")))
+            self._interrupts = _numpy_stream(self._digest("interrupts"))
         return self._interrupts
 
     @property
     def notice_delivery(self) -> random.Random:
         """Whether each notice reaches the job: one draw per preemption."""
         if self._delivery is None:
-            self._delivery = random.Random(stream_seed(self.seed, "notice_delivery"))
+            self._delivery = _scalar_stream(self._digest("notice_delivery"))
         return self._delivery
 
     @property
     def notice_step(self) -> random.Random:
         """Where in its step each notice finds the job: one draw per preemption."""
         if self._step is None:
-            self._step = random.Random(stream_seed(self.seed, "notice_step"))
+            self._step = _scalar_stream(self._digest("notice_step"))
         return self._step
 
     @property
     def capacity(self) -> random.Random:
         """Random capacity waits."""
         if self._capacity is None:
-            self._capacity = random.Random(stream_seed(self.seed, "capacity"))
+            self._capacity = _scalar_stream(self._digest("capacity"))
         return self._capacity
