@@ -328,9 +328,12 @@ class ArithmeticStretch:
             return j, 0.0, self._tr(j - 1) + (j - self.e0) * self.V
         m = phase.saves
         sig = self._sigma(m)
-        e0, g = self.e0, min(max(phase.epoch, self.e0), self.n - 1)
-        if self._tau(g) >= sig and (g == e0 or self._tau(g - 1) < sig):  # the guess is usually right
+        # The epoch whose training holds the save: guessed from the mean epoch (exact for equal epochs
+        # but at a boundary), then checked and, if need be, searched from there.
+        e0, n, total = self.e0, self.n, self.times.total
+        g = min(max(int((self.B0 + sig) * n / total) if total > 0 else phase.epoch, e0), n - 1)
+        if self._tau(g) >= sig and (g == e0 or self._tau(g - 1) < sig):
             k = g
         else:
-            k = _gallop(e0, self.n, lambda i: self._tau(i) >= sig, g)
+            k = _gallop(e0, n, lambda i: self._tau(i) >= sig, g)
         return k, self._into(k, sig), sig + (k - self.e0) * self.V
