@@ -33,17 +33,13 @@ def preempted_lifetime_billed_s(off_s: float, kill_s: float, billing) -> float:
     instance that EC2 interrupts in its first hour), which a careful job does.
     A VM the kill powered off has `off_s` = `kill_s`.
     """
-    minimum_s, increment_s = billing.minimum_s, billing.increment_s  # lifetime_billed_s, inlined: per lifetime
-    killed = 0.0 if kill_s < billing.free_if_preempted_within_s else billed_seconds(kill_s, minimum_s, increment_s)
-    if off_s >= kill_s:
-        return killed
-    return min(billed_seconds(off_s, minimum_s, increment_s), killed)
+    return preempted_biller(billing)(off_s, kill_s)
 
 
 def preempted_biller(billing):
     """preempted_lifetime_billed_s(off_s, kill_s, billing) as `bill(off_s, kill_s)`, with billed_seconds
-    inlined and `billing` read once: lifetime.SpotRun.run_plain's, per lifetime (the same float operations;
-    tests/test_fast_paths.py holds the two to equal results)."""
+    inlined and `billing` read once (a run makes one and bills every preempted lifetime with it;
+    tests/test_fast_paths.py holds it to lifetime_billed_s and the rule above)."""
     minimum, increment, free_within = float(billing.minimum_s), billing.increment_s, billing.free_if_preempted_within_s
     rounds, ceil = increment > 0, math.ceil
 

@@ -25,7 +25,7 @@ import simpy
 
 from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_billed_s
 from .market import SpotMarket
-from .notice import draw_notice, leave_notice, notice_drawer, stop_at_cut
+from .notice import leave_notice, notice_drawer, stop_at_cut
 from .policies.base import SPOT, WAIT, Decision, Situation
 
 CHUNK_EPOCHS = 64
@@ -108,6 +108,8 @@ class SpotRun:
         self.plain_clock = False
         """Driven by clock.Clock rather than SimPy (set by the caller; only without a policy)."""
         self._warm: dict = {} if warm is None else warm
+        self._draw = None
+        """notice.notice_drawer of this run, made at its first finite uptime (it makes the notice streams)."""
         """Compilation and warm-up by cache state (_warm_costs); without a measured run they are the
         scenario's alone, and `warm` may bring those of earlier runs of the same scenario."""
 
@@ -170,9 +172,9 @@ class SpotRun:
         now = 0.0
         # Looked up once, not per lifetime (the loop is the simulator's hottest code). The loop inlines
         # Period.available and uptime_from, stop_at_cut and job.lose_unsaved for a cut in start-up,
-        # Totals.bill and SpotMarket.killed_at, and calls draw_notice and preempted_lifetime_billed_s as
-        # their fast twins (tests/test_fast_paths.py); tests/test_clock.py holds run_plain to run(),
-        # which calls them all.
+        # Totals.bill and SpotMarket.killed_at, and draws notices and bills preempted lifetimes with a
+        # drawer and a biller made once (notice_drawer, preempted_biller); tests/test_clock.py holds
+        # run_plain to run(), which calls the functions inlined here.
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
         time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
@@ -313,7 +315,9 @@ class SpotRun:
         if on_spot:
             uptime = period.uptime_from(grant)
             if math.isfinite(uptime):
-                notice = draw_notice(s, self.streams, grant, uptime)
+                if self._draw is None:
+                    self._draw = notice_drawer(s, self.streams)
+                notice = self._draw(grant, uptime)
                 job.hold_notice(notice.at, life, uptime, notice.delivered)
                 if self.policy is None:  # nothing else interrupts: the lifetime waits for the cut itself
                     delay = notice.cut_at - grant

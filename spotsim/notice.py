@@ -59,36 +59,18 @@ class Notice(NamedTuple):
 
 
 def draw_notice(scenario, streams, grant: float, uptime_s: float) -> Notice:
-    """The notice of a lifetime granted at `grant` with `uptime_s` to its notice.
-
-    Draws exactly one delivery value (when 0 < vm.notice_reliability < 1) and one
-    step position (when job.step_s > 0), so that every strategy sees the same draws.
-    """
-    s = scenario
-    window, step = s.vm.notice_s, s.job.step_s
-    r = s.vm.notice_reliability
-    delivered = r >= 1.0 or (r > 0.0 and streams.notice_delivery.random() < r)
-    step_left = step * streams.notice_step.random() if step > 0 else 0.0
-    at = grant + uptime_s
-    kill = at + window
-    if not delivered:
-        return Notice(at, kill, kill, False, 0.0, uptime_s, 0.0)
-    if s.checkpoint.on_notice == "train_then_save":
-        if not s.checkpoint.emergency:
-            return Notice(at, kill, kill, True, 0.0, uptime_s, 0.0)
-        save = s.checkpoint.emergency_s
-        spare = window - save - step_left  # training time the window leaves
-        if spare >= 0:
-            steps = spare - math.fmod(spare, step) if step > 0 else spare  # whole steps
-            # The window left at the cut is the save plus what the steps leave (never less than the save).
-            return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps), True)
-    return Notice(at, kill, at, True, step_left, uptime_s, window)
+    """The notice of a lifetime granted at `grant` with `uptime_s` to its notice (see notice_drawer, which
+    a run keeps to draw every lifetime's)."""
+    return notice_drawer(scenario, streams)(grant, uptime_s)
 
 
 def notice_drawer(scenario, streams):
-    """draw_notice(scenario, streams, grant, uptime_s) as `draw(grant, uptime_s)`, the scenario's settings
-    and the streams read once: lifetime.SpotRun.run_plain's, per lifetime (the same draws and floats;
-    tests/test_fast_paths.py holds the two to equal notices, and test_clock.py run_plain to run())."""
+    """`draw(grant, uptime_s)`: the notice of a lifetime granted at `grant` with `uptime_s` to its notice,
+    the scenario's settings and the streams read once (a run makes one and draws every lifetime's with it).
+
+    Each draw takes exactly one delivery value (when 0 < vm.notice_reliability < 1) and one step position
+    (when job.step_s > 0), so that every strategy sees the same draws (tests/test_fast_paths.py holds it
+    to the rule as first written)."""
     s = scenario
     window, step = s.vm.notice_s, s.job.step_s
     r = s.vm.notice_reliability
@@ -108,9 +90,10 @@ def notice_drawer(scenario, streams):
         if tts:
             if not emergency:
                 return Notice(at, kill, kill, True, 0.0, uptime_s, 0.0)
-            spare = window - save - step_left
+            spare = window - save - step_left  # training time the window leaves
             if spare >= 0:
-                steps = spare - math.fmod(spare, step) if step > 0 else spare
+                steps = spare - math.fmod(spare, step) if step > 0 else spare  # whole steps
+                # The window left at the cut is the save plus what the steps leave (never less than the save).
                 return Notice(at, kill, at + step_left + steps, True, 0.0, uptime_s, save + (spare - steps), True)
         return new(Notice, (at, kill, at, True, step_left, uptime_s, window, False))
 
