@@ -35,6 +35,16 @@ def supports(job) -> bool:
     return not job.async_write and type(job.strategy) in PLANNED
 
 
+def saves_at_epoch_ends(strategy) -> bool:
+    """Whether stretches of `strategy` (one of PLANNED) save at epoch ends only: no time-based interval,
+    whatever the state (fixed every N epochs, young_daly expecting no preemption, milestone, none)."""
+    if isinstance(strategy, FixedInterval):
+        return strategy.every_s is None
+    if isinstance(strategy, YoungDaly):
+        return strategy.rate_per_h <= 0
+    return not isinstance(strategy, AdaptiveInterval)
+
+
 def _gallop(lo: int, hi: int, pred, guess: int) -> int:
     """The smallest i in [lo, hi) with pred(i) (pred monotone: False then True), else hi; starts at `guess`."""
     g = min(max(guess, lo), hi - 1) if hi > lo else lo

@@ -26,6 +26,7 @@ import simpy
 from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_billed_s
 from .market import SpotMarket
 from .notice import leave_notice, notice_drawer, stop_at_cut
+from .plain_stretch import takes_epoch_end, work_to_cut
 from .policies.base import SPOT, WAIT, Decision, Situation
 
 CHUNK_EPOCHS = 64
@@ -178,6 +179,7 @@ class SpotRun:
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
         time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
+        epoch_ends = takes_epoch_end(job)
         ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
                                for cached, warm in enumerate(warm_by_cache))
         while True:
@@ -226,7 +228,6 @@ class SpotRun:
             else:
                 life_restore = restore_s if cached else 0.0
                 warm = warm_by_cache[cached]
-                stretch = None
                 if ready > 0:
                     now = now + ready
                 self._account_startup(life, startup)
@@ -237,24 +238,27 @@ class SpotRun:
                     job.restart_from_scratch()
                 totals.compile_s += warm.compile_s
                 totals.warmup_s += warm.warmup_s
+                ended = None
                 if job.state.epoch < job.epochs:
-                    stretch = job.plan(CHUNK_EPOCHS, math.inf, now)
-                    duration = stretch.duration_s
-                    if duration > 0 and cut_at < now + duration:
-                        now = cut_at
+                    if epoch_ends:  # equal epochs, epoch-end saves: plain_stretch.py
+                        now, ended = work_to_cut(job, now, cut_at, notice, life)
                     else:
-                        if duration > 0:
-                            now = now + duration
-                        job.commit(stretch, stretch.locate_end())
-                        stretch = None
-                if stretch is None:  # the job is done
+                        stretch = job.plan(CHUNK_EPOCHS, math.inf, now)
+                        duration = stretch.duration_s
+                        if duration > 0 and cut_at < now + duration:
+                            now = cut_at
+                            totals.preemptions += 1
+                            job.state.uptimes_s.append(notice.uptime_s)
+                            ended = stop_at_cut(job, now, notice, stretch, life)
+                        else:
+                            if duration > 0:
+                                now = now + duration
+                            job.commit(stretch, stretch.locate_end())
+                if ended is None:  # the job is done
                     totals.finished = True
                     totals.makespan_s = now
                     totals.bill(lifetime_billed_s(now - grant, billing, preempted=False), True)
                     return
-                totals.preemptions += 1
-                job.state.uptimes_s.append(notice.uptime_s)
-                ended = stop_at_cut(job, now, notice, stretch, life)
                 off_at, kill_at = ended.off_at, ended.kill_at
             if kill_at > now:
                 now = now + (kill_at - now)
