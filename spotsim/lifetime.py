@@ -26,11 +26,10 @@ import simpy
 from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_billed_s
 from .market import SpotMarket
 from .notice import leave_notice, notice_drawer, stop_at_cut
-from .plain_stretch import takes_epoch_end, work_to_cut
+from .plain_stretch import at_epoch_ends, work_to_cut
+from .plan import CHUNK_EPOCHS
 from .policies.base import SPOT, WAIT, Decision, Situation
 
-CHUNK_EPOCHS = 64
-"""Epochs planned per stretch at most (a speed-up: results do not depend on it)."""
 USE_HORIZON = True
 """Plan only up to the coming cut (a speed-up: results do not depend on it)."""
 STARTUP, WORK, FLUSH = "startup", "work", "flush"
@@ -179,7 +178,7 @@ class SpotRun:
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
         time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
-        epoch_ends = takes_epoch_end(job)
+        epoch_ends = at_epoch_ends(job)
         ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
                                for cached, warm in enumerate(warm_by_cache))
         while True:
@@ -240,20 +239,7 @@ class SpotRun:
                 totals.warmup_s += warm.warmup_s
                 ended = None
                 if job.state.epoch < job.epochs:
-                    if epoch_ends:  # equal epochs, epoch-end saves: plain_stretch.py
-                        now, ended = work_to_cut(job, now, cut_at, notice, life)
-                    else:
-                        stretch = job.plan(CHUNK_EPOCHS, math.inf, now)
-                        duration = stretch.duration_s
-                        if duration > 0 and cut_at < now + duration:
-                            now = cut_at
-                            totals.preemptions += 1
-                            job.state.uptimes_s.append(notice.uptime_s)
-                            ended = stop_at_cut(job, now, notice, stretch, life)
-                        else:
-                            if duration > 0:
-                                now = now + duration
-                            job.commit(stretch, stretch.locate_end())
+                    now, ended = work_to_cut(job, now, cut_at, notice, life, epoch_ends)
                 if ended is None:  # the job is done
                     totals.finished = True
                     totals.makespan_s = now

@@ -119,12 +119,13 @@ def leave_notice(now: float, step_s: float) -> Notice:
 
 
 def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifetime: int,
-                voluntary: bool = False) -> Exit:
+                voluntary: bool = False, where: Where | None = None) -> Exit:
     """Account for what the cut at `now` finds in flight and for the emergency save (module docstring).
 
     `voluntary`: the job leaves the VM itself (leave_notice): nothing kills it, so whatever is in
     flight ends; it saves what it holds (whether or not checkpoint.emergency is set: this is the
     policy's save) when writing takes less time than the work it keeps, and the VM goes off then.
+    `where`: stretch.locate(now - stretch.start), if the caller has it.
     """
     s = job.s
     totals = job.totals
@@ -138,7 +139,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     phase = None
     if stretch is not None:
         x = now - stretch.start
-        where = stretch.locate(x)
+        if where is None:
+            where = stretch.locate(x)
         job.commit(stretch, where, x)
         phase = where.current
         elapsed = x - where.cur_start

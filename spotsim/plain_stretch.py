@@ -13,27 +13,31 @@ run_plain to SimPy's run(), which takes only the general path).
 """
 from __future__ import annotations
 
+import math
+
 from .arithmetic_plan import ArithmeticStretch, saves_at_epoch_ends
 from .job import UNSAVED_EPS_S, Durable
 from .notice import Exit, stop_at_cut
-from .plan import EVAL, SAVE, TRAIN, Phase
+from .plan import CHUNK_EPOCHS, EVAL, SAVE, TRAIN, Phase
 
 _new = tuple.__new__
 
 
-def takes_epoch_end(job) -> bool:
-    """Whether `work_to_cut` plans `job`'s stretches: equal epochs, blocking epoch-end saves (and no log)."""
-    return (job.arithmetic and job.epoch_times.array is None and job.events is None
-            and job.pending is None and not job.async_write
-            and saves_at_epoch_ends(job.strategy))
+def at_epoch_ends(job) -> bool:
+    """Whether `job`'s stretches are worked out here as numbers: equal epochs, epoch-end saves (else
+    work_to_cut takes arithmetic_plan.ArithmeticStretch)."""
+    return job.epoch_times.array is None and saves_at_epoch_ends(job.strategy)
 
 
-def work_to_cut(job, start: float, cut_at: float, notice, life: int):
-    """Work from `start` (start-up over) until the job ends or the cut at `cut_at` stops it.
+def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends: bool):
+    """Work from `start` (start-up over) until the job ends or the cut at `cut_at` stops it
+    (`epoch_ends`: at_epoch_ends(job)).
 
     Returns (now, None) when the job is done (`now`: its end), else (now, notice.stop_at_cut's Exit)
     after the cut (`now` = `cut_at`), the preemption counted as run_plain counts it.
     """
+    if not epoch_ends:
+        return _stretch_to_cut(job, start, cut_at, notice, life)
     totals, st = job.totals, job.state
     E, V, W, n = job.epoch_times.uniform_s, job.eval_s, job.write_s, job.epochs
     cnt, last = job.epoch_saves()
@@ -74,17 +78,42 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int):
     else:
         cur_start, done = _last_phase(k, E, V, W, B0, e0, since0, c0, cnt, last)
         _commit(job, totals, st, cur_start, done, E, V, B0, e0, last)
-    # notice.stop_at_cut for a cut in training, with nothing in flight but the training and no log.
+    return now, _settle_training_cut(job, totals, st, now, notice, x - cur_start, end - x)
+
+
+def _stretch_to_cut(job, start: float, cut_at: float, notice, life: int):
+    """work_to_cut with the stretch object (job.plan): time-based saves, or epochs of their own lengths."""
+    stretch = job.plan(CHUNK_EPOCHS, math.inf, start)
+    duration = stretch.duration_s
+    if not (duration > 0 and cut_at < start + duration):
+        now = start + duration if duration > 0 else start
+        job.commit(stretch, stretch.locate_end())
+        return now, None
+    totals, st = job.totals, job.state
+    totals.preemptions += 1
+    st.uptimes_s.append(notice.uptime_s)
+    now = cut_at
+    x = now - stretch.start
+    where = stretch.locate(x)
+    phase = where.current
+    if phase is None or phase.kind != TRAIN or not stretch.lazy:
+        return now, stop_at_cut(job, now, notice, stretch, life, where=where)
+    job.commit(stretch, where, x)
+    return now, _settle_training_cut(job, totals, st, now, notice, x - where.cur_start, where.cur_end - x)
+
+
+def _settle_training_cut(job, totals, st, now: float, notice, elapsed: float, to_end: float) -> Exit:
+    """notice.stop_at_cut for a cut `elapsed` seconds into a training phase that ends `to_end` after it,
+    the phases before committed, with nothing in flight but the training and no log."""
     window = notice.window_s
     kill_at = now + window
     saving = notice.delivered and job.s.checkpoint.emergency
     cut_off = False
-    elapsed = x - cur_start
-    step = min(notice.finish_step_s, end - x) if saving else 0.0
+    step = min(notice.finish_step_s, to_end) if saving else 0.0
     if step > window:  # the kill comes before the step ends
         step, cut_off = window, True
     seconds = elapsed + step  # job.train_partial(elapsed + step)
-    left = E - job.into
+    left = job.epoch_times.at(st.epoch) - job.into
     if seconds > left:
         seconds = left
     job.into += seconds
@@ -117,7 +146,7 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int):
         lost = 0.0
     totals.lost_s.append(lost)
     job.work_at_durable = totals.work_s
-    return now, _new(Exit, (off_at, kill_at, killed, lost))
+    return _new(Exit, (off_at, kill_at, killed, lost))
 
 
 def _last_phase(k: int, E, V, W, B0, e0: int, since0, c0: int, cnt, last) -> tuple:

@@ -96,6 +96,10 @@ class Stretch:
         return Where(upto, self.phases[-1] if upto else None, None, self.duration_s, self.duration_s)
 
 
+CHUNK_EPOCHS = 64
+"""Epochs planned per listed stretch at most (a speed-up: results do not depend on it)."""
+
+
 def floored(interval: float | None) -> float | None:
     """A time-based interval no shorter than MIN_INTERVAL_S (None: not time-based)."""
     return interval if interval is None or interval >= MIN_INTERVAL_S else MIN_INTERVAL_S
