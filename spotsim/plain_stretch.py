@@ -18,7 +18,8 @@ import math
 from .arithmetic_plan import ArithmeticStretch, saves_at_epoch_ends
 from .job import UNSAVED_EPS_S, Durable
 from .notice import Exit, stop_at_cut
-from .plan import CHUNK_EPOCHS, EVAL, SAVE, TRAIN, Phase
+from .plan import CHUNK_EPOCHS, EVAL, SAVE, TRAIN, Phase, floored
+from .strategies import TrainingState
 
 _new = tuple.__new__
 
@@ -37,6 +38,8 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends:
     after the cut (`now` = `cut_at`), the preemption counted as run_plain counts it.
     """
     if not epoch_ends:
+        if job.epoch_times.array is None:
+            return _time_based_to_cut(job, start, cut_at, notice, life)
         return _stretch_to_cut(job, start, cut_at, notice, life)
     totals, st = job.totals, job.state
     E, V, W, n = job.epoch_times.uniform_s, job.eval_s, job.write_s, job.epochs
@@ -49,7 +52,8 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends:
     if not (duration > 0 and cut_at < start + duration):
         now = start + duration if duration > 0 else start
         # job.commit(stretch, stretch.locate_end()): the last epoch's last phase
-        _commit(job, totals, st, *_last_phase(n, E, V, W, B0, e0, since0, c0, cnt, last), E, V, B0, e0, last)
+        p = _last_phase(n, E, V, W, B0, e0, since0, c0, cnt, last)[1]
+        _commit(job, totals, st, p, _epoch_end_save(p, E, V, B0, e0, last))
         return now, None
     totals.preemptions += 1
     st.uptimes_s.append(notice.uptime_s)
@@ -77,12 +81,144 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends:
         cur_start = 0.0
     else:
         cur_start, done = _last_phase(k, E, V, W, B0, e0, since0, c0, cnt, last)
-        _commit(job, totals, st, cur_start, done, E, V, B0, e0, last)
+        _commit(job, totals, st, done, _epoch_end_save(done, E, V, B0, e0, last))
     return now, _settle_training_cut(job, totals, st, now, notice, x - cur_start, end - x)
 
 
+def _saves_by(t: float, s1: float, I1: float) -> int:
+    """ArithmeticStretch._saves_by: saves due by training offset t (the first at s1, then every I1)."""
+    if t < s1:
+        return 0
+    m = int((t - s1) / I1) + 1
+    while m > 1 and s1 + (m - 1) * I1 > t:
+        m -= 1
+    while s1 + m * I1 <= t:
+        m += 1
+    return m
+
+
+def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
+    """work_to_cut for equal epochs and time-based saves (ArithmeticStretch's time-based half, with its
+    expressions in their order): a save every I1 training seconds, the first I0 after the last durable
+    checkpoint (I0 and I1 differ until the first periodic save measures the write)."""
+    totals, st, strategy = job.totals, job.state, job.strategy
+    E, V, W, n = job.epoch_times.uniform_s, job.eval_s, job.write_s, job.epochs
+    e0, into0, since0 = st.epoch, job.into, st.train_s_since_checkpoint
+    B0 = E * e0 + into0
+    I0 = floored(strategy.interval_s(st))
+    if st.checkpoint_write_s != W:  # the first save measures the write: re-asked after it
+        I1 = floored(strategy.interval_s(TrainingState(checkpoint_write_s=W, uptimes_s=st.uptimes_s)))
+    else:
+        I1 = I0
+    if I0 is None or not I0 - since0 > 0:  # no interval, or a save already due: the listed plan
+        return _stretch_to_cut(job, start, cut_at, notice, life)
+    s1 = I0 - since0
+    tau = E * n - B0  # _eval_end(n - 1)
+    duration = tau + (n - e0) * V + _saves_by(tau, s1, I1) * W
+    if not (duration > 0 and cut_at < start + duration):
+        now = start + duration if duration > 0 else start
+        k = n - 1  # job.commit(stretch, stretch.locate_end()): _final's validation of the last epoch
+        p = _time_tail(k, tau, _saves_by(tau, s1, I1), E, V, W, B0, e0, into0, since0, s1, I0, I1)[1]
+        _commit(job, totals, st, p, _time_save(p, E, V, B0, e0, into0, n, s1, I1))
+        return now, None
+    now = cut_at
+    x = now - start
+    # _locate_time: the first epoch k whose validation ends after x (with _tau and saves due by it).
+    per_epoch = (E * n) / n
+    avg = (per_epoch + V) + W * per_epoch / I1
+    k = e0 + int(x / avg) if avg > 0 else e0
+    k = min(max(k, e0), n - 1)
+    tau = E * (k + 1) - B0
+    b = _saves_by(tau, s1, I1)
+    prev = None  # (_tau(k - 1), saves due by it), if the search computed them
+    if tau + (k - e0 + 1) * V + b * W > x:
+        while k > e0:
+            tp = E * k - B0
+            bp = _saves_by(tp, s1, I1)
+            if not tp + (k - e0) * V + bp * W > x:
+                prev = (tp, bp)
+                break
+            k -= 1
+            tau, b = tp, bp
+    else:
+        while True:
+            prev = (tau, b)
+            k += 1
+            if k >= n:
+                break
+            tau = E * (k + 1) - B0
+            b = _saves_by(tau, s1, I1)
+            if tau + (k - e0 + 1) * V + b * W > x:
+                break
+    if k >= n:
+        return _stretch_to_cut(job, start, cut_at, notice, life)
+    if k > e0:
+        prev_tau, a = prev if prev is not None else (E * k - B0, _saves_by(E * k - B0, s1, I1))
+    else:
+        prev_tau, a = None, 0
+    base = (k - e0) * V
+    j = a + 1  # the first save in epoch k that ends after x (b + 1: none)
+    while j <= b and not (s1 + (j - 1) * I1) + base + j * W > x:
+        j += 1
+    if j <= b:
+        sig = s1 + (j - 1) * I1
+        end = (sig + base) + (j - 1) * W
+        if not x < end:  # in the save: the general path
+            return _stretch_to_cut(job, start, cut_at, notice, life)
+        before = j - 1
+    else:
+        work = tau + base
+        if b > 0 and s1 + (b - 1) * I1 >= tau:  # a save ends the epoch's training: the cut is in its validation
+            return _stretch_to_cut(job, start, cut_at, notice, life)
+        end = work + b * W
+        if not x < end:
+            return _stretch_to_cut(job, start, cut_at, notice, life)
+        before = b
+    # The phase before the cut's training: save `before` in epoch k, else epoch k-1's validation, else none.
+    if before > a:
+        sig = s1 + (before - 1) * I1
+        work = sig + base
+        into = into0 + sig if k == e0 else sig - prev_tau
+        cur_start, done = work + before * W, _new(Phase, (SAVE, k, into, 0.0, work, before))
+    elif k > e0:
+        cur_start, done = _time_tail(k - 1, prev_tau, a, E, V, W, B0, e0, into0, since0, s1, I0, I1)
+    else:
+        cur_start, done = 0.0, None
+    totals.preemptions += 1
+    st.uptimes_s.append(notice.uptime_s)
+    if done is not None:
+        _commit(job, totals, st, done, _time_save(done, E, V, B0, e0, into0, n, s1, I1))
+    return now, _settle_training_cut(job, totals, st, now, notice, x - cur_start, end - x)
+
+
+def _time_tail(k: int, tau: float, b: int, E, V, W, B0, e0: int, into0, since0, s1, I0, I1) -> tuple:
+    """(end offset, Phase) of epoch k's validation with time-based saves, b of them due by its training's
+    end `tau` (ArithmeticStretch._epoch_tail's last two)."""
+    work = tau + (k - e0) * V
+    saved_at_end = b > 0 and s1 + (b - 1) * I1 >= tau
+    since = 0.0 if saved_at_end else (tau - (s1 + (b - 1) * I1) if b else since0 + tau)
+    return work + V + b * W, _new(Phase, (EVAL, k + 1, 0.0, since, work + V, b))
+
+
+def _time_save(p: Phase, E, V, B0, e0: int, into0, n: int, s1, I1):
+    """ArithmeticStretch.newest_save of a validation `p` with time-based saves (None: `p` follows none):
+    the epoch whose training holds save p.saves, guessed from the mean epoch, then searched."""
+    if not p.saves or p.kind == SAVE:
+        return None
+    sig = s1 + (p.saves - 1) * I1
+    total = E * n
+    k = min(max(int((B0 + sig) * n / total) if total > 0 else p.epoch, e0), n - 1)
+    while k > e0 and E * k - B0 >= sig:  # _tau(k - 1) >= sig
+        k -= 1
+    while k < n and not E * (k + 1) - B0 >= sig:
+        k += 1
+    into = into0 + sig if k == e0 else sig - (E * k - B0)
+    return k, into, sig + (k - e0) * V
+
+
 def _stretch_to_cut(job, start: float, cut_at: float, notice, life: int):
-    """work_to_cut with the stretch object (job.plan): time-based saves, or epochs of their own lengths."""
+    """work_to_cut with the stretch object (job.plan): epochs of their own lengths, and the cuts the
+    path above leaves to it (in a save or a validation)."""
     stretch = job.plan(CHUNK_EPOCHS, math.inf, start)
     duration = stretch.duration_s
     if not (duration > 0 and cut_at < start + duration):
@@ -149,6 +285,14 @@ def _settle_training_cut(job, totals, st, now: float, notice, elapsed: float, to
     return _new(Exit, (off_at, kill_at, killed, lost))
 
 
+def _epoch_end_save(p: Phase, E, V, B0, e0: int, last):
+    """ArithmeticStretch.newest_save of a validation `p` with epoch-end saves (None: `p` follows none)."""
+    if not p.saves or p.kind == SAVE:
+        return None
+    epoch = last(p.epoch - 1)
+    return epoch, 0.0, (E * epoch - B0) + (epoch - e0) * V
+
+
 def _last_phase(k: int, E, V, W, B0, e0: int, since0, c0: int, cnt, last) -> tuple:
     """(end offset, Phase) of epoch k-1's last phase, its save if it has one, else its validation
     (ArithmeticStretch._epoch_phase(k - 1, SAVE or EVAL))."""
@@ -165,15 +309,12 @@ def _last_phase(k: int, E, V, W, B0, e0: int, since0, c0: int, cnt, last) -> tup
     return work + c * W, _new(Phase, (EVAL, k, 0.0, since, work, c))
 
 
-def _commit(job, totals, st, end: float, p: Phase, E, V, B0, e0: int, last) -> None:
-    """job.commit of a fresh stretch up to its phase `p` (`end`: its end offset, unread)."""
+def _commit(job, totals, st, p: Phase, saved) -> None:
+    """job.commit of a fresh stretch up to its phase `p`; `saved`: (epoch, into, work) of the newest save
+    at or before `p` (ArithmeticStretch.newest_save), read when `p` follows a save."""
     saves = p.saves
     if saves:
-        if p.kind == SAVE:  # ArithmeticStretch.newest_save(p)
-            epoch, into, work = p.epoch, p.into, p.work
-        else:
-            epoch = last(p.epoch - 1)
-            into, work = 0.0, (E * epoch - B0) + (epoch - e0) * V
+        epoch, into, work = (p.epoch, p.into, p.work) if p.kind == SAVE else saved
         job.durable = _new(Durable, (epoch, into))
         job.work_at_durable = totals.work_s + (work - 0.0)
         st.checkpoint_write_s = job.write_s
@@ -184,4 +325,3 @@ def _commit(job, totals, st, end: float, p: Phase, E, V, B0, e0: int, last) -> N
     st.epoch, st.train_s_since_checkpoint = epoch, p.since
     st.last_val_acc = job.accuracies.at(epoch - 1) if epoch > 0 else None
     job.into = p.into
-
