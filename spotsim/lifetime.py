@@ -24,6 +24,7 @@ from typing import NamedTuple
 import simpy
 
 from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_billed_s
+from .interrupts.base import Uptimes
 from .market import SpotMarket
 from .notice import leave_notice, notice_drawer, stop_at_cut
 from .plain_stretch import at_epoch_ends, work_to_cut
@@ -113,15 +114,27 @@ class SpotRun:
         """Compilation and warm-up by cache state (_warm_costs); without a measured run they are the
         scenario's alone, and `warm` may bring those of earlier runs of the same scenario."""
 
-    def new_market(self) -> SpotMarket:
+    def new_market(self, preemptions=None) -> SpotMarket:
+        """The run's Spot market (`preemptions`: the pattern's, if the caller made them)."""
         if self.s.zones:
             from .zones.market import zone_market
             market = zone_market(self.pattern, self.s, self.streams, self.job, self.remaining)
             self.ledger = market.ledger
             return market
         no_waits = not self.pattern_waits and self.s.capacity.wait == "none"
-        return SpotMarket(self.pattern.preemptions(self.streams.interrupts),
+        if preemptions is None:
+            preemptions = self.pattern.preemptions(self.streams.interrupts)
+        return SpotMarket(preemptions,
                           _no_wait if no_waits else self._wait_after, self.s.vm.notice_s, self.pattern_waits)
+
+    def _bare_uptimes(self, preemptions):
+        """The bare uptimes of `preemptions` (the pattern's) where a plain run needs no market to read
+        them (a pattern that models no capacity, no waits from the pattern or the scenario: SpotMarket
+        would grant each period at the last one's kill), else None."""
+        if (self.s.zones or self.pattern_waits or self.s.capacity.wait != "none"
+                or not isinstance(preemptions, Uptimes)):
+            return None
+        return preemptions.uptimes
 
     def run(self, env: simpy.Environment, finished: simpy.Event):
         """Lifetime after lifetime until the epochs are done or the run is hopeless."""
@@ -165,7 +178,10 @@ class SpotRun:
         same float operations (tests/test_clock.py holds the two to identical results).
         """
         job, s, totals, streams = self.job, self.s, self.job.totals, self.streams
-        market = self.market = self.new_market()
+        preemptions = None if self.s.zones else self.pattern.preemptions(streams.interrupts)
+        uptimes = self._bare_uptimes(preemptions)
+        market = self.market = self.new_market(preemptions) if uptimes is None else None
+        notice_s = s.vm.notice_s
         startup, restore_s, billing = s.vm.startup_s, s.checkpoint.restore_s, s.billing
         warm_by_cache = (self._warm_costs(0, False), self._warm_costs(0, True))
         limits = self.limits
@@ -182,14 +198,21 @@ class SpotRun:
         ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
                                for cached, warm in enumerate(warm_by_cache))
         while True:
-            period = market.at(now)
-            grant = period.grant
-            if not (grant <= now and (now < period.notice or now == grant)):  # not period.available(now)
-                wait = market.wait_s(now)
-                totals.wait_s += wait
-                now = now + wait
-                continue
-            uptime = period.uptime_s if now == grant else max(period.notice - now, 0.0)  # uptime_from(now)
+            if uptimes is not None:
+                # The market of bare uptimes, nothing waiting (_bare_uptimes): the next period is granted
+                # at the kill of the last, which is now; market.at skips one whose kill is not after it.
+                uptime = next(uptimes)
+                if (now + uptime) + notice_s <= now:
+                    continue
+            else:
+                period = market.at(now)
+                grant = period.grant
+                if not (grant <= now and (now < period.notice or now == grant)):  # not period.available(now)
+                    wait = market.wait_s(now)
+                    totals.wait_s += wait
+                    now = now + wait
+                    continue
+                uptime = period.uptime_s if now == grant else max(period.notice - now, 0.0)  # uptime_from(now)
             grant = now
             totals.lifetimes += 1
             life = totals.lifetimes
@@ -251,7 +274,8 @@ class SpotRun:
             billed = bill(off_at - grant, kill_at - grant)
             totals.billed_s += billed  # totals.bill(billed, True)
             totals.spot_billed_s += billed
-            period.kill = now  # market.killed_at(now, period)
+            if market is not None:
+                period.kill = now  # market.killed_at(now, period)
             # self._over_limit(now), inlined: a plain run bills no on-demand, so its billed seconds are the Spot ones.
             if now > time_s and (totals.spot_billed_s > cost_s or now > stuck_s):
                 totals.makespan_s = now
