@@ -46,11 +46,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+
+from .results import t_quantile
 
 FOUND, ABOVE, BELOW, CENSORED = "found", "above_range", "below_range", "censored"
 EXPANSION_CAP_PER_H = 1024.0
@@ -97,13 +97,10 @@ def band(samples, confidence: float = 0.95) -> tuple[float, float, float]:
     m = float(x.mean())
     if n < 2:
         return m, m, m
-    half = _t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return m, m - half, m + half
 
 
-@lru_cache(maxsize=256)
-def _t_quantile(q: float, dof: int) -> float:
-    return float(stats.t.ppf(q, dof))
 
 
 def _first_crossing(log_r: np.ndarray, y: np.ndarray) -> _Cross | None:

@@ -156,7 +156,9 @@ def sweep(scenario, rates, strategies, patterns, replications, vary, sets, jobs,
         from .plots import plot_sweep
         figs = plot_sweep(out)
         click.echo(f"{len(figs)} figure files written", err=True)
-    else:  # figures of an earlier sweep into this folder would no longer match its CSV files
+    elif any(p.suffix in (".png", ".pdf") for p in Path(out).iterdir()):
+        # Figures of an earlier sweep into this folder would no longer match its CSV files (plots.py,
+        # which loads matplotlib, is imported only where there may be some).
         from .plots import remove_stale_figures
         remove_stale_figures(out, [])
     click.echo(format_breakeven(Path(out) / "breakeven.csv"))

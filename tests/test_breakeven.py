@@ -274,3 +274,14 @@ def test_simulated_cost_agrees_with_renewal_closed_form(rate):
         assert abs(x.mean() - expected) <= 3 * se + 1e-12, (x.mean(), expected, se)
         lo, hi = mean_ci(x)["ci95"]
         assert lo - 2 * se <= expected <= hi + 2 * se
+
+
+@settings(max_examples=300, deadline=None)
+@given(q=st.floats(0.5, 0.9999), dof=st.integers(1, 10**6))
+def test_t_quantile_is_scipy_stats_t_ppf(q, dof):
+    """The CIs' Student t quantile (scipy.special, to keep scipy.stats out of the import) is
+    scipy.stats.t.ppf, bit for bit."""
+    from scipy import stats
+
+    from spotsim.results import t_quantile
+    assert t_quantile(q, dof) == float(stats.t.ppf(q, dof))
