@@ -758,6 +758,9 @@ class _Results:
         self.stats: dict[Cell, _CellStat] = {}
         self.curves: dict[tuple, list[Cell]] = {}  # (pattern, vary_index, strategy) -> cells by rate
         self.order: list[Cell] = []
+        self.spans: dict[Cell, tuple[int, int]] = {}
+        """(start, end) byte offsets of a cell's rows in the runs.csv written as cells complete, while they
+        are its final rows (no re-simulation since): write_outputs copies them rather than formatting them again."""
 
     def add(self, cell: Cell, data: np.ndarray, limit: float, refs: list[int]) -> None:
         """A newly complete cell: its statistics kept, its rows appended to runs.csv at once."""
@@ -769,12 +772,15 @@ class _Results:
         curve.append(cell)
         curve.sort(key=lambda c: c.rate)
         if self.writer is not None:
+            start = self.fh.tell()
             self.writer.writerows(self._rows(cell, data, limits))
             self.fh.flush()
+            self.spans[cell] = (start, self.fh.tell())
 
     def replace(self, cell: Cell, reps: tuple[int, ...], ref: int) -> None:
         """Re-simulated runs of a complete cell replace their rows (in the outputs written at the end)."""
         stat = self.stats[cell]
+        self.spans.pop(cell, None)
         stat.rerun_refs.append(ref)
         stat.resimulated += len(reps)
         self._update(cell, stat, *self.data(cell))
@@ -822,15 +828,22 @@ class _Results:
         tmp = self.runs_path.with_name(self.runs_path.name + ".tmp")
         runs = _ParquetRuns(tmp, self.spec) if self.format == "parquet" else _CsvRuns(tmp, self.header)
         sfh = None
+        written = open(self.runs_path, "rb") if self.spans else None  # the rows written as cells completed
         try:
             if summary:
                 sfh = open(self.summary_path, "w", newline="", encoding="utf-8")
                 sw = csv.writer(sfh, lineterminator="\n")
                 sw.writerow(summary_header(self.spec))
             for cell in sorted(self.order, key=_cell_sort_key(self.spec)):
+                span = self.spans.get(cell)
+                if span is not None and sfh is None:
+                    runs.copy(written, *span)
+                    continue
                 data, limits = self.data(cell)
                 if self.format == "parquet":
                     runs.add(cell, data, limits)
+                elif span is not None:
+                    runs.copy(written, *span)
                 else:
                     runs.add(self._rows(cell, data, limits))
                 if sfh is not None:
@@ -839,6 +852,8 @@ class _Results:
             runs.close()
             if sfh is not None:
                 sfh.close()
+            if written is not None:
+                written.close()
         os.replace(tmp, self.runs_path)
 
 
@@ -853,20 +868,16 @@ def csv_rows(spec: SweepSpec, combo: dict, cell: Cell, data: np.ndarray, limits:
     nan; formatted from plain Python floats (one tolist per cell: the commonest cost of writing a big sweep)."""
     head = [cell.strategy, cell.pattern, _fmt(float(cell.rate)), *(_fmt(combo[k]) for k in spec.vary_keys)]
     zones = 1 + len(METRICS)
-    texts = [_int_text if k in INT_METRICS else _float_text for k in (*METRICS, *spec.zone_columns)]
+    counts = [j for j, k in enumerate((*METRICS, *spec.zone_columns)) if k in INT_METRICS]
     in_grid = _fmt(cell.in_grid)
+    # Floats go to the csv writer as they are: it writes str(v), which is repr(v) ("nan", "inf" included).
     for rep, (row, limit) in enumerate(zip(data.tolist(), limits.tolist())):
-        values = [text(v) for text, v in zip(texts, row[1:])]
+        values = row[1:]
+        for j in counts:
+            v = values[j]
+            values[j] = "nan" if v != v else int(v)
         yield head + [rep, _seed_text(spec.seed_of(cell, rep)), in_grid, "true" if row[0] else "false",
-                      *values[:zones - 1], _float_text(limit), *values[zones - 1:]]
-
-
-def _float_text(v: float) -> str:
-    return "nan" if v != v else repr(v)
-
-
-def _int_text(v: float) -> str:
-    return "nan" if v != v else str(int(v))
+                      *values[:zones - 1], limit, *values[zones - 1:]]
 
 
 class _CsvRuns:
@@ -879,6 +890,11 @@ class _CsvRuns:
 
     def add(self, rows) -> None:
         self.writer.writerows(rows)
+
+    def copy(self, src, start: int, end: int) -> None:
+        """Rows written before, as they are: bytes [start, end) of `src` (a runs.csv open for reading)."""
+        src.seek(start)
+        self.fh.write(src.read(end - start).decode("utf-8"))
 
     def close(self) -> None:
         self.fh.close()
