@@ -27,7 +27,7 @@ from .billing import lifetime_billed_s, preempted_biller, preempted_lifetime_bil
 from .interrupts.base import Uptimes
 from .market import SpotMarket
 from .notice import leave_notice, notice_drawer, stop_at_cut
-from .plain_stretch import at_epoch_ends, work_to_cut
+from .plain_stretch import epoch_end_plan, work_to_cut
 from .plan import CHUNK_EPOCHS
 from .policies.base import SPOT, WAIT, Decision, Situation
 
@@ -194,7 +194,7 @@ class SpotRun:
         draw = None  # notice.notice_drawer, made at the first finite uptime (it makes the notice streams)
         bill = preempted_biller(billing)
         time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
-        epoch_ends = at_epoch_ends(job)
+        epoch_plan = epoch_end_plan(job)
         ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
                                for cached, warm in enumerate(warm_by_cache))
         while True:
@@ -252,7 +252,10 @@ class SpotRun:
                 warm = warm_by_cache[cached]
                 if ready > 0:
                     now = now + ready
-                self._account_startup(life, startup)
+                if life == 1:  # self._account_startup(life, startup)
+                    totals.first_startup_s += startup
+                else:
+                    totals.startup_s += startup
                 if cached:
                     totals.restore_s += life_restore
                     job.restore()
@@ -262,7 +265,7 @@ class SpotRun:
                 totals.warmup_s += warm.warmup_s
                 ended = None
                 if job.state.epoch < job.epochs:
-                    now, ended = work_to_cut(job, now, cut_at, notice, life, epoch_ends)
+                    now, ended = work_to_cut(job, now, cut_at, notice, life, epoch_plan)
                 if ended is None:  # the job is done
                     totals.finished = True
                     totals.makespan_s = now

@@ -24,26 +24,28 @@ from .strategies import TrainingState
 _new = tuple.__new__
 
 
-def at_epoch_ends(job) -> bool:
-    """Whether `job`'s stretches are worked out here as numbers: equal epochs, epoch-end saves (else
-    work_to_cut takes arithmetic_plan.ArithmeticStretch)."""
-    return job.epoch_times.array is None and saves_at_epoch_ends(job.strategy)
+def epoch_end_plan(job) -> tuple | None:
+    """What `work_to_cut` reads of `job` for every stretch where they are numbers (equal epochs, epoch-end
+    saves): (epoch seconds, validation, write, epochs, cnt, last of job.epoch_saves), else None (the
+    stretch object: arithmetic_plan.ArithmeticStretch)."""
+    if job.epoch_times.array is None and saves_at_epoch_ends(job.strategy):
+        return (job.epoch_times.uniform_s, job.eval_s, job.write_s, job.epochs, *job.epoch_saves())
+    return None
 
 
-def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends: bool):
+def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple | None):
     """Work from `start` (start-up over) until the job ends or the cut at `cut_at` stops it
-    (`epoch_ends`: at_epoch_ends(job)).
+    (`plan`: epoch_end_plan(job)).
 
     Returns (now, None) when the job is done (`now`: its end), else (now, notice.stop_at_cut's Exit)
     after the cut (`now` = `cut_at`), the preemption counted as run_plain counts it.
     """
-    if not epoch_ends:
+    if plan is None:
         if job.epoch_times.array is None:
             return _time_based_to_cut(job, start, cut_at, notice, life)
         return _stretch_to_cut(job, start, cut_at, notice, life)
     totals, st = job.totals, job.state
-    E, V, W, n = job.epoch_times.uniform_s, job.eval_s, job.write_s, job.epochs
-    cnt, last = job.epoch_saves()
+    E, V, W, n, cnt, last = plan
     e0, into0, since0 = st.epoch, job.into, st.train_s_since_checkpoint
     B0 = E * e0 + into0  # times.before(e0) + into0
     c0 = cnt(e0)
@@ -69,20 +71,32 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, epoch_ends:
         k += 1
         while k < n and not (E * (k + 1) - B0) + (k - e0 + 1) * V + (cnt(k + 1) - c0) * W > x:
             k += 1
+    if k >= n:  # past the end (the cut's rounding): the general path
+        return now, stop_at_cut(job, now, notice, ArithmeticStretch(job, start), life)
     tr = E * (k + 1) - B0
-    ck = cnt(k) if k < n else 0
-    c = ck - c0
+    c = cnt(k) - c0
     work = tr + (k - e0) * V
     end = work + c * W
-    if k >= n or not x < end:  # the cut is in a validation or a save, or past the end: the general path
-        return now, stop_at_cut(job, now, notice, ArithmeticStretch(job, start), life)
-    # The cut is in epoch k's training: commit the phase before it (epoch k-1's last), if any.
-    if k == e0:
-        cur_start = 0.0
-    else:
-        cur_start, done = _last_phase(k, E, V, W, B0, e0, since0, c0, cnt, last)
-        _commit(job, totals, st, done, _epoch_end_save(done, E, V, B0, e0, last))
-    return now, _settle_training_cut(job, totals, st, now, notice, x - cur_start, end - x)
+    if x < end:  # in epoch k's training: commit the phase before it (epoch k-1's last), if any
+        if k == e0:
+            cur_start = 0.0
+        else:
+            cur_start, done = _last_phase(k, E, V, W, B0, e0, since0, c0, cnt, last)
+            _commit(job, totals, st, done, _epoch_end_save(done, E, V, B0, e0, last))
+        return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - cur_start, end - x)
+    j = last(k)  # _since(k, tr)
+    since = E * (k + 1) - E * j if j > e0 else since0 + tr
+    eval_work = tr + (k - e0 + 1) * V
+    eend = eval_work + c * W
+    if x < eend:  # in its validation: commit its training (none where the stretch starts after it)
+        if not (into0 >= E and k == e0):  # ArithmeticStretch.trained
+            train = _new(Phase, (TRAIN, k, E, since, work, c))
+            _commit(job, totals, st, train, _epoch_end_save(train, E, V, B0, e0, last))
+        return now, _settle_cut(job, totals, st, now, notice, EVAL, x - end, eend - x)
+    # in the save after it: commit the validation
+    ev = _new(Phase, (EVAL, k + 1, 0.0, since, eval_work, c))
+    _commit(job, totals, st, ev, _epoch_end_save(ev, E, V, B0, e0, last))
+    return now, _settle_cut(job, totals, st, now, notice, SAVE, x - eend, None, (k + 1, 0.0))
 
 
 def _saves_by(t: float, s1: float, I1: float) -> int:
@@ -188,7 +202,7 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
     st.uptimes_s.append(notice.uptime_s)
     if done is not None:
         _commit(job, totals, st, done, _time_save(done, E, V, B0, e0, into0, n, s1, I1))
-    return now, _settle_training_cut(job, totals, st, now, notice, x - cur_start, end - x)
+    return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - cur_start, end - x)
 
 
 def _time_tail(k: int, tau: float, b: int, E, V, W, B0, e0: int, into0, since0, s1, I0, I1) -> tuple:
@@ -235,31 +249,61 @@ def _stretch_to_cut(job, start: float, cut_at: float, notice, life: int):
     if phase is None or phase.kind != TRAIN or not stretch.lazy:
         return now, stop_at_cut(job, now, notice, stretch, life, where=where)
     job.commit(stretch, where, x)
-    return now, _settle_training_cut(job, totals, st, now, notice, x - where.cur_start, where.cur_end - x)
+    return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - where.cur_start, where.cur_end - x)
 
 
-def _settle_training_cut(job, totals, st, now: float, notice, elapsed: float, to_end: float) -> Exit:
-    """notice.stop_at_cut for a cut `elapsed` seconds into a training phase that ends `to_end` after it,
-    the phases before committed, with nothing in flight but the training and no log."""
+def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, to_end: float,
+               saved_at=None) -> Exit:
+    """notice.stop_at_cut for a cut `elapsed` seconds into a phase of `kind` that ends `to_end` after it, the
+    phases before committed, nothing else in flight and no log (`saved_at`: a SAVE's (epoch, into))."""
     window = notice.window_s
     kill_at = now + window
-    saving = notice.delivered and job.s.checkpoint.emergency
-    cut_off = False
-    step = min(notice.finish_step_s, to_end) if saving else 0.0
-    if step > window:  # the kill comes before the step ends
-        step, cut_off = window, True
-    seconds = elapsed + step  # job.train_partial(elapsed + step)
-    left = job.epoch_times.at(st.epoch) - job.into
-    if seconds > left:
-        seconds = left
-    job.into += seconds
-    st.train_s_since_checkpoint += seconds
-    totals.work_s += seconds
-    used = step
+    checkpoint = job.s.checkpoint
+    saving = notice.delivered and checkpoint.emergency
+    cut_off = write_done = False
+    used = 0.0
+    if kind == TRAIN:
+        step = min(notice.finish_step_s, to_end) if saving else 0.0
+        if step > window:  # the kill comes before the step ends
+            step, cut_off = window, True
+        seconds = elapsed + step  # job.train_partial(elapsed + step)
+        left = job.epoch_times.at(st.epoch) - job.into
+        if seconds > left:
+            seconds = left
+        job.into += seconds
+        st.train_s_since_checkpoint += seconds
+        totals.work_s += seconds
+        used = step
+    elif kind == EVAL:
+        totals.aborted_eval_s += elapsed
+    else:  # a blocking periodic write
+        W = job.write_s
+        left = W - elapsed
+        if left <= window:
+            totals.checkpoint_s += W
+            epoch, into = saved_at  # job.periodic_save_done(epoch, into)
+            st.epoch, st.train_s_since_checkpoint = epoch, 0.0
+            st.last_val_acc = job.accuracies.at(epoch - 1) if epoch > 0 else None
+            job.into = into
+            job.durable = _new(Durable, (epoch, into))
+            job.work_at_durable = totals.work_s
+            totals.checkpoints += 1
+            st.checkpoint_write_s = W
+            used = left
+            write_done = True
+        elif notice.deadline and saving:  # train_then_save drops it for the emergency save, which fits
+            totals.checkpoint_s += elapsed
+            totals.checkpoints_failed += 1
+        else:
+            totals.checkpoint_s += elapsed + window
+            totals.checkpoints_failed += 1
+            used = window
+            cut_off = True
     saved = False
-    ew = job.s.checkpoint.emergency_s
+    ew = checkpoint.emergency_s
     fits = used + ew <= window
-    if saving and not cut_off and (fits or used < window) and totals.work_s - job.work_at_durable > UNSAVED_EPS_S:
+    if (saving and not cut_off and not write_done and (fits or used < window)
+            and totals.work_s - job.work_at_durable > UNSAVED_EPS_S):
         if fits:
             totals.checkpoint_s += ew
             job.durable = _new(Durable, (st.epoch, job.into))  # job.emergency_save_done(ew)
@@ -286,10 +330,11 @@ def _settle_training_cut(job, totals, st, now: float, notice, elapsed: float, to
 
 
 def _epoch_end_save(p: Phase, E, V, B0, e0: int, last):
-    """ArithmeticStretch.newest_save of a validation `p` with epoch-end saves (None: `p` follows none)."""
+    """ArithmeticStretch.newest_save of a training or validation `p` with epoch-end saves (None: `p` follows
+    none, or is the save)."""
     if not p.saves or p.kind == SAVE:
         return None
-    epoch = last(p.epoch - 1)
+    epoch = last(p.epoch - 1 if p.kind == EVAL else p.epoch)  # a validation's epoch counts its own
     return epoch, 0.0, (E * epoch - B0) + (epoch - e0) * V
 
 
