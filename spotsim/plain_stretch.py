@@ -176,17 +176,35 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
         j += 1
     if j <= b:
         sig = s1 + (j - 1) * I1
-        end = (sig + base) + (j - 1) * W
-        if not x < end:  # in the save: the general path
-            return _stretch_to_cut(job, start, cut_at, notice, life)
+        work = sig + base
+        end = work + (j - 1) * W
+        if not x < end:  # in save j: commit the training before it
+            into = into0 + sig if k == e0 else sig - prev_tau
+            train = _new(Phase, (TRAIN, k, into, I0 if j == 1 else I1, work, j - 1))
+            totals.preemptions += 1
+            st.uptimes_s.append(notice.uptime_s)
+            _commit(job, totals, st, train, _time_save(train, E, V, B0, e0, into0, n, s1, I1))
+            return now, _settle_cut(job, totals, st, now, notice, SAVE, x - end, None, (k, into))
         before = j - 1
     else:
         work = tau + base
-        if b > 0 and s1 + (b - 1) * I1 >= tau:  # a save ends the epoch's training: the cut is in its validation
-            return _stretch_to_cut(job, start, cut_at, notice, life)
         end = work + b * W
-        if not x < end:
-            return _stretch_to_cut(job, start, cut_at, notice, life)
+        saved_at_end = b > 0 and s1 + (b - 1) * I1 >= tau  # a save ends the epoch's training
+        if saved_at_end or not x < end:  # in the validation: commit the save or the training before it
+            if saved_at_end:
+                sig = s1 + (b - 1) * I1
+                work = sig + base
+                into = into0 + sig if k == e0 else sig - prev_tau
+                cur_start, done = work + b * W, _new(Phase, (SAVE, k, into, 0.0, work, b))
+            else:
+                since = tau - (s1 + (b - 1) * I1) if b else since0 + tau
+                cur_start = end
+                done = None if into0 >= E and k == e0 else _new(Phase, (TRAIN, k, E, since, work, b))
+            totals.preemptions += 1
+            st.uptimes_s.append(notice.uptime_s)
+            if done is not None:
+                _commit(job, totals, st, done, _time_save(done, E, V, B0, e0, into0, n, s1, I1))
+            return now, _settle_cut(job, totals, st, now, notice, EVAL, x - cur_start, None)
         before = b
     # The phase before the cut's training: save `before` in epoch k, else epoch k-1's validation, else none.
     if before > a:
@@ -215,7 +233,8 @@ def _time_tail(k: int, tau: float, b: int, E, V, W, B0, e0: int, into0, since0, 
 
 
 def _time_save(p: Phase, E, V, B0, e0: int, into0, n: int, s1, I1):
-    """ArithmeticStretch.newest_save of a validation `p` with time-based saves (None: `p` follows none):
+    """ArithmeticStretch.newest_save of a training or validation `p` with time-based saves (None: `p`
+    follows none, or is the save):
     the epoch whose training holds save p.saves, guessed from the mean epoch, then searched."""
     if not p.saves or p.kind == SAVE:
         return None
