@@ -66,6 +66,8 @@ class Job:
         self._epoch_saves = None
         self.eval_s = s.job.eval_s
         self.write_s = s.checkpoint.write_s
+        self.emergency, self.emergency_s = s.checkpoint.emergency, s.checkpoint.emergency_s
+        """Whether the job saves on a notice it hears, and how long that save takes."""
         self.async_write = s.checkpoint.async_write
         self.stall_s = s.checkpoint.stall_s
         self.pending: Pending | None = None

@@ -178,6 +178,7 @@ class SpotRun:
         same float operations (tests/test_clock.py holds the two to identical results).
         """
         job, s, totals, streams = self.job, self.s, self.job.totals, self.streams
+        st = job.state
         preemptions = None if self.s.zones else self.pattern.preemptions(streams.interrupts)
         uptimes = self._bare_uptimes(preemptions)
         market = self.market = self.new_market(preemptions) if uptimes is None else None
@@ -234,7 +235,7 @@ class SpotRun:
                     self._cut_in_startup(into, life, startup, restore_s if cached else 0.0, warm_by_cache[cached],
                                          grant)
                 totals.preemptions += 1
-                job.state.uptimes_s.append(uptime)  # notice.uptime_s
+                st.uptimes_s.append(uptime)  # notice.uptime_s
                 if job.pending is None and totals.work_s - job.work_at_durable == 0.0:  # job.unsaved_s == 0.0
                     # notice.stop_at_cut with nothing in flight and nothing unsaved: no save to make, so the
                     # job exits at once if it heard the notice, else the kill ends it; job.lose_unsaved(),
@@ -258,7 +259,11 @@ class SpotRun:
                     totals.startup_s += startup
                 if cached:
                     totals.restore_s += life_restore
-                    job.restore()
+                    # job.restore(), but for state.last_val_acc, which nothing in a plain run reads (see
+                    # plain_stretch._commit)
+                    st.epoch, job.into = job.durable
+                    st.train_s_since_checkpoint = 0.0
+                    job.work_at_durable = totals.work_s
                 else:
                     job.restart_from_scratch()
                 totals.compile_s += warm.compile_s

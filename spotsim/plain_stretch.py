@@ -277,8 +277,7 @@ def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, 
     phases before committed, nothing else in flight and no log (`saved_at`: a SAVE's (epoch, into))."""
     window = notice.window_s
     kill_at = now + window
-    checkpoint = job.s.checkpoint
-    saving = notice.delivered and checkpoint.emergency
+    saving = notice.delivered and job.emergency
     cut_off = write_done = False
     used = 0.0
     if kind == TRAIN:
@@ -300,9 +299,8 @@ def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, 
         left = W - elapsed
         if left <= window:
             totals.checkpoint_s += W
-            epoch, into = saved_at  # job.periodic_save_done(epoch, into)
+            epoch, into = saved_at  # job.periodic_save_done(epoch, into), but for last_val_acc (see _commit)
             st.epoch, st.train_s_since_checkpoint = epoch, 0.0
-            st.last_val_acc = job.accuracies.at(epoch - 1) if epoch > 0 else None
             job.into = into
             job.durable = _new(Durable, (epoch, into))
             job.work_at_durable = totals.work_s
@@ -319,7 +317,7 @@ def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, 
             used = window
             cut_off = True
     saved = False
-    ew = checkpoint.emergency_s
+    ew = job.emergency_s
     fits = used + ew <= window
     if (saving and not cut_off and not write_done and (fits or used < window)
             and totals.work_s - job.work_at_durable > UNSAVED_EPS_S):
@@ -374,7 +372,7 @@ def _last_phase(k: int, E, V, W, B0, e0: int, since0, c0: int, cnt, last) -> tup
 
 
 def _commit(job, totals, st, p: Phase, saved) -> None:
-    """job.commit of a fresh stretch up to its phase `p`; `saved`: (epoch, into, work) of the newest save
+    """job.commit of a fresh stretch up to its phase `p` (state.last_val_acc aside); `saved`: (epoch, into, work) of the newest save
     at or before `p` (ArithmeticStretch.newest_save), read when `p` follows a save."""
     saves = p.saves
     if saves:
@@ -385,7 +383,7 @@ def _commit(job, totals, st, p: Phase, saved) -> None:
         totals.checkpoint_s += saves * job.write_s
         totals.checkpoints += saves
     totals.work_s += p.work - 0.0
-    epoch = p.epoch
-    st.epoch, st.train_s_since_checkpoint = epoch, p.since
-    st.last_val_acc = job.accuracies.at(epoch - 1) if epoch > 0 else None
+    # job.apply but for state.last_val_acc, which nothing in a plain run reads (the strategies that ask for
+    # accuracies are asked by plan.py, with a probe of their own): left as it was.
+    st.epoch, st.train_s_since_checkpoint = p.epoch, p.since
     job.into = p.into
