@@ -13,6 +13,7 @@ from .billing import lifetime_billed_s
 from .config import Scenario
 from .job import Job
 from .measured import MeasuredRun
+from .plain_stretch import fresh_duration_s
 from .rng import RunStreams
 from .strategies import TrainingState, build_strategy
 
@@ -71,7 +72,9 @@ def _baseline(s: Scenario, job: Job, measured: MeasuredRun | None) -> tuple[floa
     if measured is not None:
         warm = measured.compile_of(1, s.job.compile_s) + measured.warmup_of(1, s.job.warmup_s)
     if job.arithmetic:
-        work = ArithmeticStretch(job, 0.0, TrainingState(), 0.0).duration_s
+        work = fresh_duration_s(job)
+        if work is None:
+            work = ArithmeticStretch(job, 0.0, TrainingState(), 0.0).duration_s
     else:
         work = planned_s(job)
     makespan = startup + warm + work

@@ -30,7 +30,6 @@ from .remaining import RemainingWork
 from .results import RunResult
 from .rng import RunStreams
 from .strategies import build_strategy
-from .strategies.adaptive import AdaptiveInterval
 
 LIMIT_RATIO = 20.0
 """A run that has spent more than LIMIT_RATIO x the on-demand cost *and* makespan
@@ -94,8 +93,6 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         strategy = build_strategy(s.checkpoint, rate)
     else:
         rate, strategy = setup.rate, setup.strategy
-        if strategy is None:
-            strategy = build_strategy(s.checkpoint, rate)
     job = Job(s, streams, strategy, events=events, measured=measured)
     fixed = None if setup is None else setup.fixed
     if fixed is not None:
@@ -162,9 +159,9 @@ class _Setup:
         self.scenario, self.given = s, given
         self.pattern = build_pattern(s.interrupts, s.vm.notice_s) if given is None else given
         self.rate = planning_rate_per_h(s, self.pattern)
-        strategy = build_strategy(s.checkpoint, self.rate)
-        self.strategy = None if isinstance(strategy, AdaptiveInterval) else strategy
-        """The strategy every run shares, where it is immutable (adaptive memoises a run's uptimes)."""
+        self.strategy = build_strategy(s.checkpoint, self.rate)
+        """The strategy every run shares: strategies are immutable but for adaptive's memo of the uptimes it
+        last saw, which is kept with that list and read only for it (a run of its own is never misread)."""
         self.prices = _limit_prices(s)
         self.warm: dict = {}
         """SpotRun's compilation and warm-up costs by cache state (the scenario's alone)."""

@@ -33,6 +33,17 @@ def epoch_end_plan(job) -> tuple | None:
     return None
 
 
+def fresh_duration_s(job) -> float | None:
+    """ArithmeticStretch(job, 0.0, TrainingState(), 0.0).duration_s, the whole job's planned seconds from its
+    start (the on-demand baseline's), where `epoch_end_plan` holds it, else None."""
+    plan = epoch_end_plan(job)
+    if plan is None:
+        return None
+    E, V, W, n, cnt, _ = plan
+    B0 = E * 0 + 0.0
+    return (E * n - B0) + (n - 0) * V + (cnt(n) - cnt(0)) * W if n > 0 else 0.0
+
+
 def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple | None):
     """Work from `start` (start-up over) until the job ends or the cut at `cut_at` stops it
     (`plan`: epoch_end_plan(job)).

@@ -65,6 +65,20 @@ def test_adaptive_interval_is_young_on_ema_within_bounds(uptimes, alpha, write_s
     assert got == pytest.approx(min(3600.0, max(60.0, math.sqrt(2 * write_s * m))))
 
 
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(1.0, 1e5)), max_size=40))
+def test_one_adaptive_strategy_serves_interleaved_runs_as_separate_ones(steps):
+    """Runs of a sweep share one adaptive strategy (model._Setup): its memo of the uptimes it saw last
+    never answers for another run's list. Three runs' uptimes grow in any interleaving; the shared
+    strategy's estimate equals a fresh strategy's after every step, bit for bit."""
+    shared = AdaptiveInterval(prior_mtbf_s=900.0, ema_alpha=0.3)
+    runs = [[], [], []]
+    for run, u in steps:
+        runs[run].append(u)
+        for uptimes in (runs[run], runs[(run + 1) % 3]):
+            assert shared.mtbf_estimate_s(uptimes) == AdaptiveInterval(prior_mtbf_s=900.0,
+                                                                       ema_alpha=0.3).mtbf_estimate_s(list(uptimes))
+
+
 def test_adaptive_shortens_interval_after_frequent_preemptions():
     """Short observed uptimes shrink the adaptive interval."""
     s = AdaptiveInterval(write_s=10.0)

@@ -28,7 +28,8 @@ class AdaptiveInterval(CheckpointStrategy):
 
         Uptimes only ever grow at the end, so the estimate of the list seen last is carried
         forward over the new ones (the same additions in the same order: the same value), not
-        recomputed from the prior: O(1) a call rather than O(preemptions so far).
+        recomputed from the prior: O(1) a call rather than O(preemptions so far). The memo holds the
+        list it was computed from and is read only for that list, so runs may share one strategy.
         """
         seen = self.__dict__.get("_seen")
         if seen is not None and seen[0] is uptimes_s and seen[1] <= len(uptimes_s):
