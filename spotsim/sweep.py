@@ -74,6 +74,7 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import os
 import shutil
 import signal
@@ -506,11 +507,14 @@ def _run_chunk(task: _Task) -> np.ndarray:
     for rep in task.reps:
         try:
             result = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L)
-            m = result.metrics()
         except SpotsimError as exc:
             # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
             # trip back from a worker process (unpickling it fails and the pool would wait forever)
             raise SweepError(str(exc)) from None
+        if result.finished and not zones:  # the commonest row: the metrics as they are (NaN for none)
+            rows.append((True, *_metric_values(result.__dict__)))
+            continue
+        m = result.metrics()
         extra = ()
         if zones:
             hours = dict(result.zone_h)
@@ -521,7 +525,12 @@ def _run_chunk(task: _Task) -> np.ndarray:
                 m = _abandoned(m)
                 extra = (math.nan,) * len(extra)
         rows.append((m["finished"],) + tuple(math.nan if m[k] is None else m[k] for k in METRICS) + extra)
-    return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(len(rows), spec.width)
+    return np.array(rows, dtype=float).reshape(len(rows), spec.width)
+
+
+_metric_values = operator.itemgetter(*METRICS)
+"""A RunResult's METRICS from its fields (metrics() but for its None where a float is NaN, which a row
+holds as NaN anyway)."""
 
 
 KEPT_WHEN_ABANDONED = ("makespan_h", "ondemand_makespan_h", "time_ratio", "preemptions", "met_deadline",
