@@ -280,14 +280,6 @@ class Job:
         self.totals.checkpoints += 1
         self.state.record_checkpoint("periodic", self.write_s)
 
-    def emergency_save_done(self, seconds: float) -> None:
-        """An emergency save ended before the kill: the progress held is durable."""
-        st, totals = self.state, self.totals
-        self.durable = _new(Durable, (st.epoch, self.into))
-        self.work_at_durable = totals.work_s
-        totals.emergency_ok += 1
-        st.train_s_since_checkpoint = 0.0  # state.record_checkpoint("emergency", seconds), inlined
-
     def train_partial(self, seconds: float) -> None:
         """Training in flight at a cut (plus the step it finishes) is held in memory."""
         st = self.state

@@ -33,8 +33,10 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .job import UNSAVED_EPS_S, WRITE_EPS_S
+from .job import UNSAVED_EPS_S, WRITE_EPS_S, Durable
 from .plan import EVAL, TRAIN, Stretch, Where
+
+_new = tuple.__new__  # a NamedTuple without its Python-level __new__ (a cut's commonest objects)
 
 
 
@@ -135,7 +137,6 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     used = 0.0           # seconds after the cut spent finishing a step or writing
     write_done = False   # a periodic write in flight ended before the kill
     cut_off = False      # the kill came while the job was still busy
-    saved = False        # an emergency save ended before the kill
     phase = None
     if stretch is not None:
         x = now - stretch.start
@@ -183,15 +184,32 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
                 cut_off = True
     if job.pending is not None:
         used, cut_off = _settle_pending(job, now, used, window, notice.delivered and not cut_off)
-    ew = s.checkpoint.emergency_s
+    return emergency_and_exit(job, now, notice, saving, used, cut_off, write_done, lifetime, voluntary)
+
+
+def emergency_and_exit(job, now: float, notice: Notice, saving: bool, used: float, cut_off: bool,
+                       write_done: bool, lifetime: int, voluntary: bool = False) -> Exit:
+    """The end of stop_at_cut, once the phase and any write in flight at the cut are settled (`used`
+    seconds of the window spent on them, `cut_off` if the kill came first, `write_done` if a periodic
+    write ended): the emergency save, then the job's exit and what it lost (the module docstring)."""
+    totals = job.totals
+    window = notice.window_s
+    kill_at = now + window
+    ew = job.emergency_s
     fits = used + ew <= window
     # A voluntary stop saves only what takes longer to redo than to save and restore.
-    worth = job.unsaved_s > (ew + (s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else UNSAVED_EPS_S)
+    worth = totals.work_s - job.work_at_durable > (  # job.unsaved_s
+        ew + (job.s.checkpoint.restore_s if job.durable is None else 0.0) if voluntary else UNSAVED_EPS_S)
+    saved = False
     if saving and not cut_off and not write_done and (fits or used < window) and worth:
         position = job.position(job.state.epoch, job.into) if job.events is not None else None
         if fits:
             totals.checkpoint_s += ew
-            job.emergency_save_done(ew)
+            st = job.state  # the save is durable: what the job holds
+            job.durable = _new(Durable, (st.epoch, job.into))
+            job.work_at_durable = totals.work_s
+            totals.emergency_ok += 1
+            st.train_s_since_checkpoint = 0.0  # state.record_checkpoint("emergency", ew), inlined
             if job.events is not None:
                 job.emit("checkpoint", now + used + ew, kind="emergency", ok=True, epoch=position,
                          seconds=ew, stall_s=ew)
@@ -216,7 +234,8 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     lost = job.lose_unsaved()
     if job.events is not None:
         job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
-    return Exit(off_at, kill_at, killed, lost)
+    return _new(Exit, (off_at, kill_at, killed, lost))
+
 
 
 def _async_save_at_cut(job, now: float, notice: Notice, where: Where, x: float, elapsed: float,

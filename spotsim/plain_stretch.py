@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 from .arithmetic_plan import ArithmeticStretch, saves_at_epoch_ends
-from .job import UNSAVED_EPS_S, Durable
-from .notice import Exit, stop_at_cut
+from .job import Durable
+from .notice import Exit, emergency_and_exit, stop_at_cut
 from .plan import CHUNK_EPOCHS, EVAL, SAVE, TRAIN, Phase, floored
 from .strategies import TrainingState
 
@@ -94,7 +94,7 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple
         else:
             cur_start, done = _last_phase(k, E, V, W, B0, e0, since0, c0, cnt, last)
             _commit(job, totals, st, done, _epoch_end_save(done, E, V, B0, e0, last))
-        return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - cur_start, end - x)
+        return now, _settle_cut(job, totals, st, now, notice, life, TRAIN, x - cur_start, end - x)
     j = last(k)  # _since(k, tr)
     since = E * (k + 1) - E * j if j > e0 else since0 + tr
     eval_work = tr + (k - e0 + 1) * V
@@ -103,11 +103,11 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple
         if not (into0 >= E and k == e0):  # ArithmeticStretch.trained
             train = _new(Phase, (TRAIN, k, E, since, work, c))
             _commit(job, totals, st, train, _epoch_end_save(train, E, V, B0, e0, last))
-        return now, _settle_cut(job, totals, st, now, notice, EVAL, x - end, eend - x)
+        return now, _settle_cut(job, totals, st, now, notice, life, EVAL, x - end, eend - x)
     # in the save after it: commit the validation
     ev = _new(Phase, (EVAL, k + 1, 0.0, since, eval_work, c))
     _commit(job, totals, st, ev, _epoch_end_save(ev, E, V, B0, e0, last))
-    return now, _settle_cut(job, totals, st, now, notice, SAVE, x - eend, None, (k + 1, 0.0))
+    return now, _settle_cut(job, totals, st, now, notice, life, SAVE, x - eend, None, (k + 1, 0.0))
 
 
 def _saves_by(t: float, s1: float, I1: float) -> int:
@@ -195,7 +195,7 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
             totals.preemptions += 1
             st.uptimes_s.append(notice.uptime_s)
             _commit(job, totals, st, train, _time_save(train, E, V, B0, e0, into0, n, s1, I1))
-            return now, _settle_cut(job, totals, st, now, notice, SAVE, x - end, None, (k, into))
+            return now, _settle_cut(job, totals, st, now, notice, life, SAVE, x - end, None, (k, into))
         before = j - 1
     else:
         work = tau + base
@@ -215,7 +215,7 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
             st.uptimes_s.append(notice.uptime_s)
             if done is not None:
                 _commit(job, totals, st, done, _time_save(done, E, V, B0, e0, into0, n, s1, I1))
-            return now, _settle_cut(job, totals, st, now, notice, EVAL, x - cur_start, None)
+            return now, _settle_cut(job, totals, st, now, notice, life, EVAL, x - cur_start, None)
         before = b
     # The phase before the cut's training: save `before` in epoch k, else epoch k-1's validation, else none.
     if before > a:
@@ -231,7 +231,7 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
     st.uptimes_s.append(notice.uptime_s)
     if done is not None:
         _commit(job, totals, st, done, _time_save(done, E, V, B0, e0, into0, n, s1, I1))
-    return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - cur_start, end - x)
+    return now, _settle_cut(job, totals, st, now, notice, life, TRAIN, x - cur_start, end - x)
 
 
 def _time_tail(k: int, tau: float, b: int, E, V, W, B0, e0: int, into0, since0, s1, I0, I1) -> tuple:
@@ -279,15 +279,15 @@ def _stretch_to_cut(job, start: float, cut_at: float, notice, life: int):
     if phase is None or phase.kind != TRAIN or not stretch.lazy:
         return now, stop_at_cut(job, now, notice, stretch, life, where=where)
     job.commit(stretch, where, x)
-    return now, _settle_cut(job, totals, st, now, notice, TRAIN, x - where.cur_start, where.cur_end - x)
+    return now, _settle_cut(job, totals, st, now, notice, life, TRAIN, x - where.cur_start, where.cur_end - x)
 
 
-def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, to_end: float,
-               saved_at=None) -> Exit:
+def _settle_cut(job, totals, st, now: float, notice, life: int, kind: int, elapsed: float, to_end: float,
+                saved_at=None) -> Exit:
     """notice.stop_at_cut for a cut `elapsed` seconds into a phase of `kind` that ends `to_end` after it, the
-    phases before committed, nothing else in flight and no log (`saved_at`: a SAVE's (epoch, into))."""
+    phases before committed, nothing else in flight and no log (`saved_at`: a SAVE's (epoch, into)); the
+    emergency save and the exit are stop_at_cut's own (notice.emergency_and_exit)."""
     window = notice.window_s
-    kill_at = now + window
     saving = notice.delivered and job.emergency
     cut_off = write_done = False
     used = 0.0
@@ -327,34 +327,7 @@ def _settle_cut(job, totals, st, now: float, notice, kind: int, elapsed: float, 
             totals.checkpoints_failed += 1
             used = window
             cut_off = True
-    saved = False
-    ew = job.emergency_s
-    fits = used + ew <= window
-    if (saving and not cut_off and not write_done and (fits or used < window)
-            and totals.work_s - job.work_at_durable > UNSAVED_EPS_S):
-        if fits:
-            totals.checkpoint_s += ew
-            job.durable = _new(Durable, (st.epoch, job.into))  # job.emergency_save_done(ew)
-            job.work_at_durable = totals.work_s
-            totals.emergency_ok += 1
-            st.train_s_since_checkpoint = 0.0
-            used += ew
-            saved = True
-        else:
-            spent = window - used
-            totals.emergency_failed += 1
-            totals.checkpoint_s += spent
-            used = window
-            cut_off = True
-    killed = not notice.delivered or cut_off or (window <= 0 and not saved)
-    off_at = kill_at if killed else now + used
-    totals.notice_idle_s += kill_at - off_at
-    lost = totals.work_s - job.work_at_durable  # job.lose_unsaved()
-    if -UNSAVED_EPS_S <= lost <= UNSAVED_EPS_S:
-        lost = 0.0
-    totals.lost_s.append(lost)
-    job.work_at_durable = totals.work_s
-    return _new(Exit, (off_at, kill_at, killed, lost))
+    return emergency_and_exit(job, now, notice, saving, used, cut_off, write_done, life)
 
 
 def _epoch_end_save(p: Phase, E, V, B0, e0: int, last):

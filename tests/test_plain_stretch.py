@@ -43,9 +43,9 @@ def test_cuts_settled_inline_give_the_general_paths_results(plan, monkeypatch):
     kinds = Counter()
     settle = plain_stretch._settle_cut
 
-    def counted(job, totals, st, now, notice, kind, *args):
+    def counted(job, totals, st, now, notice, life, kind, *args):
         kinds[kind] += 1
-        return settle(job, totals, st, now, notice, kind, *args)
+        return settle(job, totals, st, now, notice, life, kind, *args)
 
     monkeypatch.setattr(plain_stretch, "_settle_cut", counted)
     for strategy, sets in STRATEGIES[plan]:
