@@ -1,15 +1,18 @@
-"""A plain run's work in one lifetime when epochs are equal and saves come at epoch ends: the
-commonest stretch, planned, located and cut without the objects that stand for it elsewhere.
+"""A plain run's work in one lifetime with equal epochs: the stretch planned, located and cut as
+a few numbers, without the objects that stand for it elsewhere.
 
 run_plain (lifetime.py) calls `work_to_cut` after each lifetime's start-up. For equal epochs
-(job.epoch_times a closed form) and epoch-end saves (fixed every N epochs, milestone, none),
-it works out the stretch of arithmetic_plan.ArithmeticStretch, with the same expressions in
-the same order, as a few numbers; where the cut falls in training (a lifetime's commonest
-end) it commits the phase before it, keeps the training in flight, makes the emergency save
-and loses the rest as job.commit and notice.stop_at_cut do; a cut anywhere else goes to them
-with the stretch object. The job's state and totals are updated in place as those functions
-update them, so the two paths can follow one another within a run (tests/test_clock.py holds
-run_plain to SimPy's run(), which takes only the general path).
+(job.epoch_times a closed form) it works out the stretch arithmetic_plan.ArithmeticStretch
+would plan, with the same expressions in the same order: epoch-end saves (fixed every N
+epochs, milestone, none) or time-based ones (fixed every_s, adaptive, young_daly). At the cut
+it commits the phase before it (job.commit's work) and settles the phase in flight
+(notice.stop_at_cut's: training kept, a validation abandoned, a periodic write ended or
+failed), then ends with stop_at_cut's own emergency save and exit
+(notice.emergency_and_exit). Epochs of their own lengths, and the rare cut past the stretch's
+end, take the stretch object and stop_at_cut. The job's state and totals are updated in place
+as those functions update them (but for state.last_val_acc, which nothing in a plain run
+reads), so the two paths can follow one another within a run; tests/test_plain_stretch.py and
+tests/test_clock.py hold run_plain to SimPy's run(), which takes only the general path.
 """
 from __future__ import annotations
 
