@@ -196,8 +196,9 @@ class SpotRun:
         bill = preempted_biller(billing)
         time_s, cost_s, stuck_s, isfinite = limits.time_s, limits.cost_s, limits.stuck_s, math.isfinite
         epoch_plan = epoch_end_plan(job)
-        ready_by_cache = tuple(startup + (restore_s if cached else 0.0) + warm.compile_s + warm.warmup_s
-                               for cached, warm in enumerate(warm_by_cache))
+        fresh, resumed = warm_by_cache  # start-up to the first progress: without, then with a checkpoint
+        ready_by_cache = (startup + 0.0 + fresh.compile_s + fresh.warmup_s,
+                          startup + restore_s + resumed.compile_s + resumed.warmup_s)
         while True:
             if uptimes is not None:
                 # The market of bare uptimes, nothing waiting (_bare_uptimes): the next period is granted
