@@ -101,8 +101,6 @@ def band(samples, confidence: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-
-
 def _first_crossing(log_r: np.ndarray, y: np.ndarray) -> _Cross | None:
     """The first upward zero crossing of y, by linear interpolation in log(rate).
 

@@ -131,8 +131,7 @@ class SpotRun:
         """The bare uptimes of `preemptions` (the pattern's) where a plain run needs no market to read
         them (a pattern that models no capacity, no waits from the pattern or the scenario: SpotMarket
         would grant each period at the last one's kill), else None."""
-        if (self.s.zones or self.pattern_waits or self.s.capacity.wait != "none"
-                or not isinstance(preemptions, Uptimes)):
+        if self.pattern_waits or self.s.capacity.wait != "none" or not isinstance(preemptions, Uptimes):
             return None
         return preemptions.uptimes
 

@@ -39,7 +39,6 @@ from .plan import EVAL, TRAIN, Stretch, Where
 _new = tuple.__new__  # a NamedTuple without its Python-level __new__ (a cut's commonest objects)
 
 
-
 class Notice(NamedTuple):
     """One lifetime's preemption as the job meets it (seconds since the run started)."""
 
@@ -121,13 +120,12 @@ def leave_notice(now: float, step_s: float) -> Notice:
 
 
 def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifetime: int,
-                voluntary: bool = False, where: Where | None = None) -> Exit:
+                voluntary: bool = False) -> Exit:
     """Account for what the cut at `now` finds in flight and for the emergency save (module docstring).
 
     `voluntary`: the job leaves the VM itself (leave_notice): nothing kills it, so whatever is in
     flight ends; it saves what it holds (whether or not checkpoint.emergency is set: this is the
     policy's save) when writing takes less time than the work it keeps, and the VM goes off then.
-    `where`: stretch.locate(now - stretch.start), if the caller has it.
     """
     s = job.s
     totals = job.totals
@@ -140,8 +138,7 @@ def stop_at_cut(job, now: float, notice: Notice, stretch: Stretch | None, lifeti
     phase = None
     if stretch is not None:
         x = now - stretch.start
-        if where is None:
-            where = stretch.locate(x)
+        where = stretch.locate(x)
         job.commit(stretch, where, x)
         phase = where.current
         elapsed = x - where.cur_start
@@ -235,7 +232,6 @@ def emergency_and_exit(job, now: float, notice: Notice, saving: bool, used: floa
     if job.events is not None:
         job.emit("process_exit", off_at, lifetime=lifetime, code=137 if killed else 0, lost_s=lost)
     return _new(Exit, (off_at, kill_at, killed, lost))
-
 
 
 def _async_save_at_cut(job, now: float, notice: Notice, where: Where, x: float, elapsed: float,

@@ -248,8 +248,8 @@ def _time_tail(k: int, tau: float, b: int, E, V, W, B0, e0: int, into0, since0, 
 
 def _time_save(p: Phase, E, V, B0, e0: int, into0, n: int, s1, I1):
     """ArithmeticStretch.newest_save of a training or validation `p` with time-based saves (None: `p`
-    follows none, or is the save):
-    the epoch whose training holds save p.saves, guessed from the mean epoch, then searched."""
+    follows none, or is the save): the epoch whose training holds save p.saves, guessed from the mean
+    epoch, then searched."""
     if not p.saves or p.kind == SAVE:
         return None
     sig = s1 + (p.saves - 1) * I1
@@ -264,25 +264,17 @@ def _time_save(p: Phase, E, V, B0, e0: int, into0, n: int, s1, I1):
 
 
 def _stretch_to_cut(job, start: float, cut_at: float, notice, life: int):
-    """work_to_cut with the stretch object (job.plan): epochs of their own lengths, and the cuts the
-    path above leaves to it (in a save or a validation)."""
+    """work_to_cut with the stretch object (job.plan) and stop_at_cut: epochs of their own lengths, and
+    the rare cases the paths above leave to them."""
     stretch = job.plan(CHUNK_EPOCHS, math.inf, start)
     duration = stretch.duration_s
     if not (duration > 0 and cut_at < start + duration):
         now = start + duration if duration > 0 else start
         job.commit(stretch, stretch.locate_end())
         return now, None
-    totals, st = job.totals, job.state
-    totals.preemptions += 1
-    st.uptimes_s.append(notice.uptime_s)
-    now = cut_at
-    x = now - stretch.start
-    where = stretch.locate(x)
-    phase = where.current
-    if phase is None or phase.kind != TRAIN or not stretch.lazy:
-        return now, stop_at_cut(job, now, notice, stretch, life, where=where)
-    job.commit(stretch, where, x)
-    return now, _settle_cut(job, totals, st, now, notice, life, TRAIN, x - where.cur_start, where.cur_end - x)
+    job.totals.preemptions += 1
+    job.state.uptimes_s.append(notice.uptime_s)
+    return cut_at, stop_at_cut(job, cut_at, notice, stretch, life)
 
 
 def _settle_cut(job, totals, st, now: float, notice, life: int, kind: int, elapsed: float, to_end: float,
