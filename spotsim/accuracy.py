@@ -17,7 +17,8 @@ CACHED_EPOCHS = 100_000
 """Mean curves of jobs up to this many epochs are cached (longer ones are computed per run)."""
 
 
-def _mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+def mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
+    """The curve without noise or clipping, after epochs 1..epochs (read-only where cached)."""
     if epochs <= CACHED_EPOCHS:
         return _cached_mean_curve(epochs, a_max, a_0, tau_epochs)
     return _compute_mean_curve(epochs, a_max, a_0, tau_epochs)
@@ -37,13 +38,13 @@ def _compute_mean_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float
 
 def noiseless_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float) -> np.ndarray:
     """The curve without noise, clipped to [0, 1]."""
-    return np.minimum(np.maximum(_mean_curve(epochs, a_max, a_0, tau_epochs), 0.0), 1.0)
+    return np.minimum(np.maximum(mean_curve(epochs, a_max, a_0, tau_epochs), 0.0), 1.0)
 
 
 def accuracy_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float, noise_sd: float,
                    rng: np.random.Generator | None) -> np.ndarray:
     """Validation accuracy after epochs 1..epochs (index 0 is epoch 1), clipped to [0, 1]."""
-    acc = _mean_curve(epochs, a_max, a_0, tau_epochs)
+    acc = mean_curve(epochs, a_max, a_0, tau_epochs)
     if noise_sd > 0 and rng is not None:
         acc = acc + rng.normal(0.0, noise_sd, size=epochs)
     return np.minimum(np.maximum(acc, 0.0), 1.0)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import arithmetic_plan
-from .accuracy import accuracy_curve
+from .accuracy import mean_curve, accuracy_curve
 from .config import Scenario
 from .epochs import Accuracies, EpochTimes
 from .events import EventLog
@@ -56,14 +56,19 @@ class Job:
     """Mutable state of one simulated run's job (see the module docstring)."""
 
     def __init__(self, scenario: Scenario, streams: RunStreams, strategy: CheckpointStrategy,
-                 events: EventLog | None = None, measured: MeasuredRun | None = None):
+                 events: EventLog | None = None, measured: MeasuredRun | None = None, draws: tuple | None = None):
+        """`draws`: the run's (epoch times, accuracies, epoch saves or None) drawn beforehand (batch_draws),
+        else job_draws draws them now."""
         s = scenario
         self.s = s
         self.events = events
         self.strategy = strategy
         self.epochs = s.job.epochs
-        self.epoch_times, self.accuracies = job_draws(s, streams, measured)
-        self._epoch_saves = None
+        if draws is None:
+            self.epoch_times, self.accuracies = job_draws(s, streams, measured)
+            self._epoch_saves = None
+        else:
+            self.epoch_times, self.accuracies, self._epoch_saves = draws
         self.eval_s = s.job.eval_s
         self.write_s = s.checkpoint.write_s
         self.emergency, self.emergency_s = s.checkpoint.emergency, s.checkpoint.emergency_s
@@ -397,6 +402,47 @@ def job_draws(s: Scenario, streams: RunStreams, measured: MeasuredRun | None = N
         if measured_accs:
             accs = Accuracies(n, np.asarray(measured_accs, dtype=float))
     return times, accs
+
+
+def batch_draws(s: Scenario, runs: list[RunStreams], strategy: CheckpointStrategy) -> list[tuple]:
+    """Job's `draws` for runs of `s` (no measured run), one (epoch times, accuracies, epoch saves) per run:
+    the values job_draws and Job.epoch_saves give each alone, with the accuracy noise of all the runs
+    drawn into one array and the curve, clipping and milestone's saves worked out for all at once."""
+    n = s.job.epochs
+    a = s.accuracy
+    jitter = s.job.epoch_jitter
+    if jitter > 0:
+        times = [EpochTimes(n, None, _gamma_times(n, s.job.epoch_s, jitter, r.job)) for r in runs]
+    else:
+        times = [EpochTimes(n, s.job.epoch_s)] * len(runs)  # immutable: one object serves every run
+    if not a.noise_sd > 0:
+        curve = (a.a_max, a.a_0, a.tau_epochs)
+        return [(t, Accuracies(n, None, curve), None) for t in times]
+    # accuracy_curve's values, row by row: rng.normal(0.0, sd) is 0.0 + sd * z for z from standard_normal
+    # (numpy's random_normal), in the same order after the epoch times drawn above.
+    noise = np.empty((len(runs), n))
+    for r, row in zip(runs, noise):
+        r.job.standard_normal(out=row)
+    noise *= a.noise_sd
+    noise += 0.0
+    acc = noise
+    np.add(mean_curve(n, a.a_max, a.a_0, a.tau_epochs), noise, out=acc)
+    np.maximum(acc, 0.0, out=acc)
+    np.minimum(acc, 1.0, out=acc)
+    accs = [Accuracies(n, row) for row in acc]
+    saves = [None] * len(runs)
+    if isinstance(strategy, OnImprovement) and n:
+        # Accuracies.improvement_saves and _epoch_saves, by rows
+        best = np.maximum.accumulate(acc, axis=1)
+        improved = np.zeros((len(runs), n + 1), dtype=bool)
+        improved[:, 1] = True
+        np.greater(acc[:, 1:], best[:, :-1], out=improved[:, 2:])
+        cum = improved.cumsum(axis=1)
+        newest = np.maximum.accumulate(np.arange(n + 1) * improved, axis=1)
+        for i, acc_i in enumerate(accs):
+            acc_i._best = best[i]
+            saves[i] = (cum[i].item, newest[i].item)
+    return list(zip(times, accs, saves))
 
 
 def _gamma_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> np.ndarray:

@@ -22,7 +22,7 @@ from .errors import ScenarioError
 from .events import EventLog
 from .interrupts import build_pattern
 from .interrupts.base import InterruptPattern
-from .job import Job, epoch_times
+from .job import Job, batch_draws, epoch_times
 from .lifetime import Limits, SpotRun
 from .measured import MeasuredRun
 from .policies import build_policy
@@ -46,7 +46,7 @@ seconds of simulation per 100,000): a longer job at a higher rate is refused up
 front rather than left to run for hours."""
 
 __all__ = ["LIMIT_RATIO", "Job", "build_run_pattern", "check_deadline", "MeasuredRun", "epoch_times",
-           "ondemand_baseline", "planning_rate_per_h", "simulate"]
+           "ondemand_baseline", "planning_rate_per_h", "simulate", "simulate_many"]
 
 
 def build_run_pattern(scenario: Scenario):
@@ -95,25 +95,18 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         rate, strategy = setup.rate, setup.strategy
     job = Job(s, streams, strategy, events=events, measured=measured)
     fixed = None if setup is None else setup.fixed
+    prices = _limit_prices(s) if setup is None else setup.prices
     if fixed is not None:
         (od_makespan, od_billed), limits, deadline_s = fixed
-        prices = setup.prices
     else:
-        od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
-        _check_run_size(s, od_makespan, pattern, limit_ratio)
-        prices = _limit_prices(s) if setup is None else setup.prices
-        cost_s = limit_ratio * od_billed * prices.ondemand_per_h / max(prices.spot_per_h, 1e-12)
-        time_s = limit_ratio * od_makespan
-        limits = Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
+        od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, measured, pattern, limit_ratio, prices)
     if events is not None:
         job.emit("run_start", 0.0, epochs=s.job.epochs, scenario=s.name, seed=_jsonable(seed),
                  strategy=s.checkpoint.strategy, pattern=s.interrupts.pattern,
                  checkpoint=dataclasses.asdict(s.checkpoint), emergency=s.checkpoint.emergency,
                  notice_s=s.vm.notice_s)
     if fixed is None:
-        deadline_s = check_deadline(s, od_makespan, measured)
-        if setup is not None and baseline_is_fixed(s):
-            setup.fixed = ((od_makespan, od_billed), limits, deadline_s)
+        deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, measured, setup)
     if s.policy.name == "omniscient":
         if s.zones:
             from .zones.omniscient import zones_hindsight_run  # the optimisation loads only when asked for
@@ -121,8 +114,67 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         from .policies.omniscient import hindsight_run  # the optimisation loads only when asked for
         return hindsight_run(s, job, pattern, streams, od_makespan, od_billed, deadline_s, measured)
     policy = None if s.policy.name == "spot_only" else build_policy(s)
-    run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job),
-                  warm=None if setup is None else setup.warm)
+    result = _run(job, pattern, streams, limits, deadline_s, prices, None if setup is None else setup.warm,
+                  measured, policy, plain_clock, od_makespan, od_billed)
+    if events is not None:
+        t = job.totals
+        job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
+                 billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
+    return result
+
+
+def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = LIMIT_RATIO) -> list[RunResult]:
+    """[simulate(scenario, seed, pattern=pattern, limit_ratio=limit_ratio) for seed in seeds], the same
+    results, with what the runs share made once: where the scenario's runs need neither zones nor a
+    deadline policy and its baseline is the same every run, the runs' random streams are seeded and
+    their job noise drawn in one pass for all of them (rng.RunStreams.batch, job.batch_draws), as a
+    sweep's chunk of replications asks."""
+    s = scenario
+    seeds = list(seeds)
+    if s.zones or s.policy.name != "spot_only" or not seeds:
+        return [simulate(s, seed, pattern=pattern, limit_ratio=limit_ratio) for seed in seeds]
+    _check_epoch_arrays(s, None)
+    setup = _setup(s, pattern, limit_ratio)
+    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+    runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",))
+    strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
+    results = []
+    for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
+        job = Job(s, streams, strategy, draws=draws)
+        if setup.fixed is not None:
+            (od_makespan, od_billed), limits, deadline_s = setup.fixed
+        else:
+            od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, None, pattern, limit_ratio, prices)
+            deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, None, setup)
+        results.append(_run(job, pattern, streams, limits, deadline_s, prices, setup.warm, None, None, True,
+                            od_makespan, od_billed))
+    return results
+
+
+def _baseline_and_limits(s: Scenario, seed, job: Job, measured, pattern, limit_ratio: float, prices):
+    """(on-demand makespan_s, its billed_s, the early stop's Limits) of the run of `job` (LIMIT_RATIO)."""
+    od_makespan, od_billed = ondemand_baseline(s, seed, job, measured)
+    _check_run_size(s, od_makespan, pattern, limit_ratio)
+    cost_s = limit_ratio * od_billed * prices.ondemand_per_h / max(prices.spot_per_h, 1e-12)
+    time_s = limit_ratio * od_makespan
+    return od_makespan, od_billed, Limits(cost_s, time_s, 2.0 * max(time_s, min(cost_s, 50.0 * time_s)))
+
+
+def _deadline_kept(s: Scenario, od_makespan: float, od_billed: float, limits: Limits, measured, setup) -> float:
+    """check_deadline's deadline, the baseline and limits kept in `setup` with it where they are the same
+    every run (baseline.is_fixed)."""
+    deadline_s = check_deadline(s, od_makespan, measured)
+    if setup is not None and baseline_is_fixed(s):
+        setup.fixed = ((od_makespan, od_billed), limits, deadline_s)
+    return deadline_s
+
+
+def _run(job: Job, pattern, streams: RunStreams, limits: Limits, deadline_s: float, prices, warm: dict | None,
+         measured: MeasuredRun | None, policy, plain_clock: bool, od_makespan_s: float,
+         od_billed_s: float) -> RunResult:
+    """The run of `job` on Spot (and on-demand, as `policy` decides), and its result against the baseline."""
+    s = job.s
+    run = SpotRun(job, pattern, streams, limits, measured, policy, deadline_s, RemainingWork(job), warm=warm)
     run.limit_prices = prices
     if policy is None and plain_clock:
         if run.plain_runs:
@@ -138,11 +190,7 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
         env.run(until=finished)
     t = job.totals
     final_acc = job.accuracies.at(job.state.epoch - 1) if job.state.epoch > 0 else s.accuracy.a_0
-    result = RunResult.from_totals(s, t, job.state.epoch, final_acc, od_makespan, od_billed)
-    if events is not None:
-        job.emit("run_end", t.makespan_s, epochs_done=result.epochs_done, makespan_s=t.makespan_s,
-                 billed_s=t.billed_s, cost_usd=result.cost_usd, finished=t.finished)
-    return result
+    return RunResult.from_totals(s, t, job.state.epoch, final_acc, od_makespan_s, od_billed_s)
 
 
 class _Setup:

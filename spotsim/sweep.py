@@ -92,7 +92,7 @@ from . import breakeven as be
 from .config import PATTERN_NAMES, Scenario, all_keys, canonical_key
 from .errors import ScenarioError, SpotsimError
 from .executors import Executor, Work, make_executor
-from .model import build_run_pattern, check_deadline, simulate
+from .model import build_run_pattern, check_deadline, simulate_many
 from .results import METRICS, PERCENTILES, ZONE_METRICS
 
 DEFAULT_RATES = "0.25:64:log20"
@@ -504,13 +504,14 @@ def _run_chunk(task: _Task) -> np.ndarray:
     L = task.limit
     zones = spec.zone_names
     rows = []
-    for rep in task.reps:
-        try:
-            result = simulate(s, spec.seed_of(task.cell, rep), pattern=pattern, limit_ratio=L)
-        except SpotsimError as exc:
-            # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
-            # trip back from a worker process (unpickling it fails and the pool would wait forever)
-            raise SweepError(str(exc)) from None
+    try:
+        results = simulate_many(s, [spec.seed_of(task.cell, rep) for rep in task.reps], pattern=pattern,
+                                limit_ratio=L)
+    except SpotsimError as exc:
+        # re-raised as a plain-message error: ScenarioError's own arguments do not survive the
+        # trip back from a worker process (unpickling it fails and the pool would wait forever)
+        raise SweepError(str(exc)) from None
+    for result in results:
         if result.finished and not zones:  # the commonest row: the metrics as they are (NaN for none)
             rows.append((True, *_metric_values(result.__dict__)))
             continue

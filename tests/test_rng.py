@@ -72,3 +72,31 @@ def test_scalar_streams_pickle():
     stream.random()
     copy = pickle.loads(pickle.dumps(stream))
     assert copy.getstate() == stream.getstate() and copy.random() == stream.random()
+
+
+def test_pcg_words_of_a_batch_equal_seed_sequence_for_any_digest():
+    """The one-pass seeding of a batch (arrays of 32-bit words) equals numpy's SeedSequence per digest."""
+    r = random.Random(4)
+    digests = [r.getrandbits(128).to_bytes(16, "little") for _ in range(3000)]
+    digests += [r.getrandbits(bits).to_bytes(16, "little") for bits in (0, 1, 31, 32, 33, 64, 95, 96, 97)]
+    words = rng._pcg_words(digests)
+    assert words.shape == (len(digests), 4) and words.dtype == np.uint64
+    for d, row in zip(digests, words):
+        assert row.tolist() == np.random.SeedSequence(int.from_bytes(d, "little")).generate_state(4, np.uint64).tolist()
+
+
+@pytest.mark.parametrize("names", [("draws", "interrupts"), ("interrupts",), ("draws",), ()])
+def test_a_batch_of_streams_equals_each_runs_own(names):
+    """RunStreams.batch makes the streams it is asked for as RunStreams(seed) would, and leaves the others
+    to be made on first use, as usual."""
+    seeds = SEEDS[:40]
+    for seed, batched in zip(seeds, RunStreams.batch(seeds, names)):
+        alone = RunStreams(seed)
+        made = {"draws": batched._job, "interrupts": batched._interrupts}
+        for name in ("draws", "interrupts"):
+            assert (made[name] is not None) == (name in names)
+        assert batched.job.bit_generator.state == alone.job.bit_generator.state
+        assert batched.interrupts.bit_generator.state == alone.interrupts.bit_generator.state
+        assert batched.notice_step.getstate() == alone.notice_step.getstate()
+        assert batched.job.normal(0.0, 1.0, 4).tolist() == alone.job.normal(0.0, 1.0, 4).tolist()
+    assert RunStreams.batch([]) == []
