@@ -9,6 +9,7 @@ measured run's own data (measured.py).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 
 import simpy
@@ -135,19 +136,27 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
         return [simulate(s, seed, pattern=pattern, limit_ratio=limit_ratio) for seed in seeds]
     _check_epoch_arrays(s, None)
     setup = _setup(s, pattern, limit_ratio)
-    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
-    runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",))
-    strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
-    results = []
-    for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
-        job = Job(s, streams, strategy, draws=draws)
-        if setup.fixed is not None:
-            (od_makespan, od_billed), limits, deadline_s = setup.fixed
-        else:
-            od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, None, pattern, limit_ratio, prices)
-            deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, None, setup)
-        results.append(_run(job, pattern, streams, limits, deadline_s, prices, setup.warm, None, None, True,
-                            od_makespan, od_billed))
+    # A run makes no reference cycles (tests/test_simulate_many.py), so the cyclic collector would only
+    # walk the batch's live objects again and again (a tenth of a run's cost): it pauses for the batch.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+        runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",))
+        strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
+        results = []
+        for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
+            job = Job(s, streams, strategy, draws=draws)
+            if setup.fixed is not None:
+                (od_makespan, od_billed), limits, deadline_s = setup.fixed
+            else:
+                od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, None, pattern, limit_ratio, prices)
+                deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, None, setup)
+            results.append(_run(job, pattern, streams, limits, deadline_s, prices, setup.warm, None, None, True,
+                                od_makespan, od_billed))
+    finally:
+        if collecting:
+            gc.enable()
     return results
 
 

@@ -32,17 +32,24 @@ class AdaptiveInterval(CheckpointStrategy):
         list it was computed from and is read only for that list, so runs may share one strategy.
         """
         seen = self.__dict__.get("_seen")
-        if seen is not None and seen[0] is uptimes_s and seen[1] <= len(uptimes_s):
+        if seen is None:  # [list, its length then, the estimate then]: updated in place, call after call
+            seen = [None, 0, 0.0]
+            object.__setattr__(self, "_seen", seen)
+        n = len(uptimes_s)
+        if seen[0] is uptimes_s and seen[1] <= n:
             start, m = seen[1], seen[2]
+            if start == n:
+                return m
         else:
             start, m = 0, self.prior_mtbf_s
         a = self.ema_alpha
-        for i in range(start, len(uptimes_s)):
+        for i in range(start, n):
             m = a * uptimes_s[i] + (1.0 - a) * m
-        object.__setattr__(self, "_seen", (uptimes_s, len(uptimes_s), m))
+        seen[0], seen[1], seen[2] = uptimes_s, n, m
         return m
 
     def interval_s(self, state: TrainingState) -> float:
         write_s = state.checkpoint_write_s or self.write_s
         young = math.sqrt(2.0 * write_s * self.mtbf_estimate_s(state.uptimes_s))
-        return min(self.max_interval_s, max(self.min_interval_s, young))
+        at_least = young if young > self.min_interval_s else self.min_interval_s  # max(min_interval_s, young)
+        return at_least if at_least < self.max_interval_s else self.max_interval_s  # min(max_interval_s, ...)
