@@ -142,7 +142,7 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
     gc.disable()
     try:
         noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
-        runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",))
+        runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",), _scalar_streams(s))
         strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
         results = []
         for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
@@ -158,6 +158,15 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
         if collecting:
             gc.enable()
     return results
+
+
+def _scalar_streams(s: Scenario) -> tuple:
+    """The scalar streams a run of `s` is likely to draw from: the notice's (notice.notice_drawer), where the
+    pattern preempts (made beforehand for a batch; one left unused costs only its making)."""
+    if s.interrupts.rate_per_h == 0:
+        return ()
+    r = s.vm.notice_reliability
+    return (("notice_delivery",) if 0.0 < r < 1.0 else ()) + (("notice_step",) if s.job.step_s > 0 else ())
 
 
 def _baseline_and_limits(s: Scenario, seed, job: Job, measured, pattern, limit_ratio: float, prices):

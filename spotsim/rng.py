@@ -169,6 +169,10 @@ def _scalar_stream(digest: bytes) -> random.Random:
     return _Twister(int.from_bytes(digest, "little"))
 
 
+_SCALAR_SLOTS = {"notice_delivery": "_delivery", "notice_step": "_step", "capacity": "_capacity"}
+"""RunStreams' slot of each scalar stream, by its name."""
+
+
 class RunStreams:
     """The random streams of one run, each created on first use (creation is not free)."""
 
@@ -186,17 +190,22 @@ class RunStreams:
         return _digest(self._entropy, name)
 
     @classmethod
-    def batch(cls, seeds, names=("draws", "interrupts")) -> list["RunStreams"]:
+    def batch(cls, seeds, names=("draws", "interrupts"), scalar_names=()) -> list["RunStreams"]:
         """RunStreams of each seed with the numpy streams `names` ("draws": the job's, "interrupts")
-        already made, all seeded in one pass (_pcg_words): the same generators, made for a batch of
-        runs at a fraction of the cost of one at a time."""
+        and the scalar streams `scalar_names` ("notice_delivery", "notice_step", "capacity") already
+        made, the numpy ones seeded in one pass (_pcg_words): the same generators, made for a batch of
+        runs at a fraction of the cost of one at a time (the others are made on first use, as usual)."""
         runs = [cls(seed) for seed in seeds]
-        if not runs or not names:
+        if not runs:
             return runs
         digests = []
         for run in runs:
             run._entropy = entropy = _entropy_repr(run.seed)
             digests.extend(_digest(entropy, name) for name in names)
+            for name in scalar_names:
+                setattr(run, _SCALAR_SLOTS[name], _scalar_stream(_digest(entropy, name)))
+        if not names:
+            return runs
         words = _pcg_words(digests)
         generator, pcg = np.random.Generator, np.random.PCG64
         k = 0
