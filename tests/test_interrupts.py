@@ -4,9 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spotsim.errors import TraceError
 from spotsim.interrupts import Bursty, Poisson, Regular, TraceReplay, Weibull, build_pattern
+from spotsim.interrupts.base import batched
 from spotsim.interrupts.trace_io import load_trace
 
 from .conftest import DATA, scenario, shared_trace
@@ -241,3 +244,22 @@ def test_replay_yields_measured_preemptions_then_none():
     assert r.preemptions == 2 and r.wait_h * 3600 == pytest.approx(12.0)
     with pytest.raises(ValueError):
         Replay((1.0,), (1.0, 2.0))
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan])
+def test_a_checked_sampler_refuses_negative_or_nan_times(bad):
+    """batched() checks each batch (a custom sampler's bug stops the run with one message); Poisson's
+    exponential of a finite non-negative mean cannot draw such a time, so it skips the check."""
+    values = np.array([5.0, bad, 3.0])
+    with pytest.raises(ValueError, match="negative or NaN"):
+        next(batched(lambda n: values))
+    unchecked = batched(lambda n: values, checked=False)
+    assert [next(unchecked) for _ in range(2)][0] == 5.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(rate=st.floats(1e-6, 1e4), seed=st.integers(0, 2**32))
+def test_poisson_uptimes_are_never_negative_or_nan(rate, seed):
+    uptimes = Poisson(rate).uptimes(np.random.default_rng(seed))
+    drawn = [next(uptimes) for _ in range(200)]
+    assert all(u >= 0.0 for u in drawn)

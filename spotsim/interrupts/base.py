@@ -84,14 +84,22 @@ class RatePattern(InterruptPattern):
         return 3600.0 / self.rate_per_h
 
 
-def batched(draw, batch: int = 64) -> Iterator[float]:
+def batched(draw, batch: int = 64, checked: bool = True) -> Iterator[float]:
     """The values of `draw(batch)` (a numpy sampler) one by one, refilling as needed.
 
     Drawing in batches keeps the per-value cost low (and a flat iterator, no
     generator frame per value); the values are refused if negative or NaN (a
-    checked sampler, as in Ciw).
+    checked sampler, as in Ciw) unless `checked` is False, for a sampler that
+    cannot draw either (an exponential of a finite, non-negative mean).
     """
+    if not checked:
+        return itertools.chain.from_iterable(_batches(draw, batch))
     return itertools.chain.from_iterable(_checked_batches(draw, batch))
+
+
+def _batches(draw, batch: int) -> Iterator[list[float]]:
+    while True:
+        yield draw(batch).tolist()
 
 
 def _checked_batches(draw, batch: int) -> Iterator[list[float]]:

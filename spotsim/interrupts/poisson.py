@@ -1,4 +1,5 @@
 """`poisson`: memoryless preemptions, exponential uptimes with mean 1/rate."""
+import math
 from dataclasses import dataclass
 
 from .base import RatePattern, batched
@@ -14,4 +15,5 @@ class Poisson(RatePattern):
 
     def uptimes(self, rng):
         mean = self.mean_interval_s
-        return batched(lambda n: rng.exponential(mean, n))
+        # scale x a standard exponential (finite, >= 0): >= 0 and never NaN where 0 <= scale < inf
+        return batched(lambda n: rng.exponential(mean, n), checked=not 0.0 <= mean < math.inf)
