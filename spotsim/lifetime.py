@@ -125,7 +125,8 @@ class SpotRun:
         if preemptions is None:
             preemptions = self.pattern.preemptions(self.streams.interrupts)
         return SpotMarket(preemptions,
-                          _no_wait if no_waits else self._wait_after, self.s.vm.notice_s, self.pattern_waits)
+                          _no_wait if no_waits else waits_after(self.s, self.streams, self.pattern_waits),
+                          self.s.vm.notice_s, self.pattern_waits)
 
     def _bare_uptimes(self, preemptions):
         """The bare uptimes of `preemptions` (the pattern's) where a plain run needs no market to read
@@ -551,17 +552,6 @@ class SpotRun:
         if back:
             self.job.emit("capacity_back", env.now, wait_s=seconds)
 
-    def _wait_after(self, pre) -> float:
-        """How long capacity stays away after a kill."""
-        if self.pattern_waits and pre.wait_s is not None:
-            return pre.wait_s
-        c = self.s.capacity
-        if c.wait == "fixed":
-            return c.wait_s
-        if c.wait == "exponential":
-            return self.streams.capacity.expovariate(1.0 / c.wait_s) if c.wait_s > 0 else 0.0
-        return 0.0
-
     def _over_limit(self, now: float) -> bool:
         lim = self.limits
         t = self.job.totals
@@ -569,6 +559,24 @@ class SpotRun:
         billed = t.spot_billed_s + (t.ondemand_billed_s * p.ondemand_per_h / max(p.spot_per_h, 1e-12)
                                     if t.ondemand_billed_s else 0.0)
         return now > lim.time_s and (billed > lim.cost_s or now > lim.stuck_s)
+
+
+def waits_after(s, streams, pattern_waits: bool):
+    """`wait_after(preemption)`: how long capacity stays away after a kill, the pattern's wait where it
+    brings one (`pattern_waits`), else the scenario's capacity model. It holds the scenario and the
+    streams, not the run, so a run and its market make no reference cycle."""
+    c = s.capacity
+
+    def wait_after(pre) -> float:
+        if pattern_waits and pre.wait_s is not None:
+            return pre.wait_s
+        if c.wait == "fixed":
+            return c.wait_s
+        if c.wait == "exponential":
+            return streams.capacity.expovariate(1.0 / c.wait_s) if c.wait_s > 0 else 0.0
+        return 0.0
+
+    return wait_after
 
 
 def _no_wait(pre) -> float:

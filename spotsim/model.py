@@ -141,22 +141,36 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
     collecting = gc.isenabled()
     gc.disable()
     try:
-        noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
-        runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",), _scalar_streams(s))
-        strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
         results = []
-        for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
-            job = Job(s, streams, strategy, draws=draws)
-            if setup.fixed is not None:
-                (od_makespan, od_billed), limits, deadline_s = setup.fixed
-            else:
-                od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, None, pattern, limit_ratio, prices)
-                deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, None, setup)
-            results.append(_run(job, pattern, streams, limits, deadline_s, prices, setup.warm, None, None, True,
-                                od_makespan, od_billed))
+        size = max(1, BATCH_EPOCHS // max(1, s.job.epochs)) if array_epochs_needed(s) else len(seeds)
+        for start in range(0, len(seeds), size):
+            results += _simulate_batch(s, setup, seeds[start:start + size], limit_ratio)
     finally:
         if collecting:
             gc.enable()
+    return results
+
+
+BATCH_EPOCHS = 1_000_000
+"""Most epochs of per-epoch arrays simulate_many draws at once (runs x epochs; ~40 MB): a batch of long
+jobs is drawn a few runs at a time (one at a time past this many epochs), so its memory stays a run's."""
+
+
+def _simulate_batch(s: Scenario, setup: _Setup, seeds: list, limit_ratio: float) -> list[RunResult]:
+    """simulate_many's runs of `seeds`, their streams and job draws made for all of them first."""
+    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+    runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",), _scalar_streams(s))
+    strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
+    results = []
+    for seed, streams, draws in zip(seeds, runs, batch_draws(s, runs, strategy)):
+        job = Job(s, streams, strategy, draws=draws)
+        if setup.fixed is not None:
+            (od_makespan, od_billed), limits, deadline_s = setup.fixed
+        else:
+            od_makespan, od_billed, limits = _baseline_and_limits(s, seed, job, None, pattern, limit_ratio, prices)
+            deadline_s = _deadline_kept(s, od_makespan, od_billed, limits, None, setup)
+        results.append(_run(job, pattern, streams, limits, deadline_s, prices, setup.warm, None, None, True,
+                            od_makespan, od_billed))
     return results
 
 

@@ -3,6 +3,7 @@ exactly simulate's results, run by run, for any scenario and any seeds."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 from pathlib import Path
 
@@ -80,3 +81,59 @@ def test_batch_draws_equal_each_jobs_own(data, seeds, jitter, noise):
         cnt1, last1 = alone.epoch_saves()
         assert [(cnt(k), last(k)) for k in range(n + 1)] == [(cnt1(k), last1(k)) for k in range(n + 1)]
         assert [accs.best_before(e) for e in range(n + 1)] == [alone.accuracies.best_before(e) for e in range(n + 1)]
+
+
+def test_long_jobs_are_drawn_a_few_runs_at_a_time(monkeypatch):
+    """A batch holds at most BATCH_EPOCHS epochs of per-epoch arrays (runs x epochs), one run where a job is
+    longer, and gives the same results in those smaller batches."""
+    import spotsim.model as model
+
+    sizes = []
+    real = model.batch_draws
+
+    def recording(s, runs, strategy):
+        sizes.append(len(runs))
+        return real(s, runs, strategy)
+
+    monkeypatch.setattr(model, "batch_draws", recording)
+    monkeypatch.setattr(model, "BATCH_EPOCHS", 250)
+    s = load_scenario([ROOT / "scenarios/study/base.yaml"], ["interrupts.rate_per_h=4", "checkpoint.strategy=milestone"])
+    seeds = [(9, i) for i in range(7)]
+    assert s.job.epochs == 100
+    assert [_fields(r) for r in simulate_many(s, seeds)] == [_fields(simulate(s, seed)) for seed in seeds]
+    assert sizes == [2, 2, 2, 1]
+    sizes.clear()
+    monkeypatch.setattr(model, "BATCH_EPOCHS", 10)
+    simulate_many(s, seeds[:3])
+    assert sizes == [1, 1, 1]
+    sizes.clear()
+    quiet = s.with_values({"accuracy.noise_sd": 0.0, "checkpoint.strategy": "fixed"})  # no per-epoch arrays
+    simulate_many(quiet, seeds)
+    assert sizes == [7]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), strategy=st.sampled_from(STRATEGY_NAMES), pattern=st.sampled_from(PATTERN_NAMES),
+       asyn=st.booleans())
+def test_runs_make_no_reference_cycles_so_pausing_the_collector_keeps_nothing(data, strategy, pattern, asyn):
+    """simulate_many pauses the cyclic collector for its batch: sound only because a run leaves no cycle
+    behind (everything it made is freed by reference counting), and the collector is left as it was."""
+    s, seed = data.draw(scenarios(strategy, pattern))
+    s = s.with_values({"checkpoint.async_write": asyn})
+    simulate_many(s, [seed])  # caches and first-use state out of the way
+    gc.collect(0)
+    gc.disable()
+    try:
+        results = simulate_many(s, [seed, seed + 1, seed + 2])
+        del results
+        assert gc.collect(0) == 0  # the youngest generation: everything made since the collector paused
+    finally:
+        gc.enable()
+    simulate_many(s, [seed])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        simulate_many(s, [seed])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
