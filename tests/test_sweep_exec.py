@@ -449,3 +449,13 @@ def test_combo_is_the_combination_at_its_index(sizes):
     vary = tuple((f"key{i}", tuple(f"v{i}{j}" for j in range(n))) for i, n in enumerate(sizes))
     s = sw.SweepSpec(BASE, (1.0,), vary=vary)
     assert [s.combo(i) for i in range(len(s.combos()))] == s.combos()
+
+
+@given(tasks=st.integers(0, 100_000), threads=st.integers(1, 256))
+def test_dask_groups_are_bounded_and_leave_every_thread_work(tasks, threads):
+    """A Dask task carries 1..MAX_TASKS_PER_SUBMIT chunks, and a phase of many chunks still gives every
+    worker thread at least MIN_GROUPS_PER_THREAD groups (none holds a short phase alone)."""
+    size = dask_executor.group_size(tasks, threads)
+    assert 1 <= size <= dask_executor.MAX_TASKS_PER_SUBMIT
+    if size > 1:
+        assert -(-tasks // size) >= dask_executor.MIN_GROUPS_PER_THREAD * threads

@@ -28,7 +28,7 @@ CONNECT_TIMEOUT_S = 5.0
 WINDOW_PER_THREAD = 4
 MIN_WINDOW = 16
 """Dask tasks in flight at most: WINDOW_PER_THREAD per worker thread, at least MIN_WINDOW."""
-MAX_TASKS_PER_SUBMIT = 8
+MAX_TASKS_PER_SUBMIT = 16
 MIN_GROUPS_PER_THREAD = 4
 INSTALL = "install it with `pip install 'spotsim[dask]'` (Dask with its distributed scheduler)"
 _PREPARED: dict = {}
