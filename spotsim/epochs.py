@@ -69,11 +69,13 @@ class Accuracies:
 
     __slots__ = ("n", "array", "curve", "_best")
 
-    def __init__(self, n: int, array: np.ndarray | None = None, curve: tuple | None = None):
+    def __init__(self, n: int, array: np.ndarray | None = None, curve: tuple | None = None,
+                 best: np.ndarray | None = None):
+        """`best`: the running maxima of `array`, where the caller has them (job.batch_draws)."""
         self.n = n
         self.array = array
         self.curve = curve
-        self._best: np.ndarray | None = None
+        self._best: np.ndarray | None = best
 
     def at(self, e: int) -> float:
         if self.array is not None:

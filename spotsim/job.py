@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import arithmetic_plan
-from .accuracy import mean_curve, accuracy_curve
+from .accuracy import accuracy_curve, mean_curve
 from .config import Scenario
 from .epochs import Accuracies, EpochTimes
 from .events import EventLog
@@ -429,20 +429,16 @@ def batch_draws(s: Scenario, runs: list[RunStreams], strategy: CheckpointStrateg
     np.add(mean_curve(n, a.a_max, a.a_0, a.tau_epochs), noise, out=acc)
     np.maximum(acc, 0.0, out=acc)
     np.minimum(acc, 1.0, out=acc)
-    accs = [Accuracies(n, row) for row in acc]
-    saves = [None] * len(runs)
-    if isinstance(strategy, OnImprovement) and n:
-        # Accuracies.improvement_saves and _epoch_saves, by rows
-        best = np.maximum.accumulate(acc, axis=1)
-        improved = np.zeros((len(runs), n + 1), dtype=bool)
-        improved[:, 1] = True
-        np.greater(acc[:, 1:], best[:, :-1], out=improved[:, 2:])
-        cum = improved.cumsum(axis=1)
-        newest = np.maximum.accumulate(np.arange(n + 1) * improved, axis=1)
-        for i, acc_i in enumerate(accs):
-            acc_i._best = best[i]
-            saves[i] = (cum[i].item, newest[i].item)
-    return list(zip(times, accs, saves))
+    if not (isinstance(strategy, OnImprovement) and n):
+        return [(t, Accuracies(n, row), None) for t, row in zip(times, acc)]
+    # Accuracies.improvement_saves and _epoch_saves, by rows
+    best = np.maximum.accumulate(acc, axis=1)
+    improved = np.zeros((len(runs), n + 1), dtype=bool)
+    improved[:, 1] = True
+    np.greater(acc[:, 1:], best[:, :-1], out=improved[:, 2:])
+    cum = improved.cumsum(axis=1)
+    newest = np.maximum.accumulate(np.arange(n + 1) * improved, axis=1)
+    return [(t, Accuracies(n, acc[i], best=best[i]), (cum[i].item, newest[i].item)) for i, t in enumerate(times)]
 
 
 def _gamma_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> np.ndarray:

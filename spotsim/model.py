@@ -126,10 +126,10 @@ def simulate(scenario: Scenario, seed=0, events: EventLog | None = None, pattern
 
 def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = LIMIT_RATIO) -> list[RunResult]:
     """[simulate(scenario, seed, pattern=pattern, limit_ratio=limit_ratio) for seed in seeds], the same
-    results, with what the runs share made once: where the scenario's runs need neither zones nor a
-    deadline policy and its baseline is the same every run, the runs' random streams are seeded and
-    their job noise drawn in one pass for all of them (rng.RunStreams.batch, job.batch_draws), as a
-    sweep's chunk of replications asks."""
+    results, made faster for a sweep's chunk of replications: where the scenario's runs need neither
+    zones nor a deadline policy, the runs' random streams are seeded and their job noise drawn in one
+    pass for a batch of them (rng.RunStreams.batch, job.batch_draws), and the cyclic garbage collector
+    pauses while they run; other scenarios' runs are simulate's, one at a time."""
     s = scenario
     seeds = list(seeds)
     if s.zones or s.policy.name != "spot_only" or not seeds:
