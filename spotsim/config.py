@@ -232,6 +232,11 @@ class Accuracy:
     a_0: float = key(0.01, "number", lo=0, hi=1, doc="accuracy before training (1/100 classes)")
     tau_epochs: float = key(20.0, "number", lo=0, lo_open=True, doc="epochs to close 63% of the gap")
     noise_sd: float = key(0.004, "number", lo=0, hi=0.5, doc="epoch-to-epoch noise")
+    noise_draws: str = key("sequence", "choice", choices=("sequence", "keyed"),
+                           doc="sequence: each epoch's noise drawn in turn from the run's job stream (a run "
+                               "costs more the more epochs it has); keyed: a function of the seed and the "
+                               "epoch (any epoch's noise at once: no per-epoch cost or memory but "
+                               "milestone's)")
 
 
 @dataclass(frozen=True)

@@ -63,31 +63,46 @@ class EpochTimes:
 class Accuracies:
     """Validation accuracy after each epoch (index e: after epoch e + 1), clipped to [0, 1].
 
-    `array` holds drawn or measured values; without one, the noiseless curve
-    a_max - (a_max - a_0) exp(-(e + 1) / tau) is evaluated where asked.
+    `array` holds drawn or measured values; without one, the curve
+    a_max - (a_max - a_0) exp(-(e + 1) / tau) is evaluated where asked, plus
+    keyed noise (accuracy.keyed_normal) where `keyed` = (key, sd) is given.
     """
 
-    __slots__ = ("n", "array", "curve", "_best")
+    __slots__ = ("n", "array", "curve", "keyed", "_best")
 
     def __init__(self, n: int, array: np.ndarray | None = None, curve: tuple | None = None,
-                 best: np.ndarray | None = None):
+                 best: np.ndarray | None = None, keyed: tuple | None = None):
         """`best`: the running maxima of `array`, where the caller has them (job.batch_draws)."""
         self.n = n
         self.array = array
         self.curve = curve
+        self.keyed = keyed
         self._best: np.ndarray | None = best
 
     def at(self, e: int) -> float:
         if self.array is not None:
             return float(self.array[e])
         a_max, a_0, tau = self.curve
-        return min(max(a_max - (a_max - a_0) * math.exp(-(e + 1) / tau), 0.0), 1.0)
+        mean = a_max - (a_max - a_0) * math.exp(-(e + 1) / tau)
+        if self.keyed is not None:
+            from .accuracy import keyed_normal
+            key, sd = self.keyed
+            mean = mean + (0.0 + sd * keyed_normal(key, e))
+        return min(max(mean, 0.0), 1.0)
 
     def values(self) -> np.ndarray:
         """All accuracies as an array (milestone's saves and the list planner need them)."""
         if self.array is None:
-            from .accuracy import noiseless_curve
-            self.array = noiseless_curve(self.n, *self.curve)
+            from .accuracy import keyed_normals, mean_curve, noiseless_curve
+            if self.keyed is None:
+                self.array = noiseless_curve(self.n, *self.curve)
+            else:
+                key, sd = self.keyed
+                noise = keyed_normals(key, self.n)
+                noise *= sd
+                noise += 0.0
+                acc = np.add(mean_curve(self.n, *self.curve), noise, out=noise)
+                self.array = np.minimum(np.maximum(acc, 0.0, out=acc), 1.0, out=acc)
         return self.array
 
     def slice(self, a: int, b: int) -> list[float]:
@@ -118,4 +133,9 @@ class Accuracies:
 
 def array_epochs_needed(s) -> bool:
     """Whether a run of scenario `s` keeps per-epoch arrays (see MAX_ARRAY_EPOCHS)."""
-    return s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0 or s.checkpoint.strategy == "milestone"
+    return s.job.epoch_jitter > 0 or sequence_noise(s) or s.checkpoint.strategy == "milestone"
+
+
+def sequence_noise(s) -> bool:
+    """Whether a run of scenario `s` draws accuracy noise epoch after epoch from its job stream."""
+    return s.accuracy.noise_sd > 0 and s.accuracy.noise_draws == "sequence"

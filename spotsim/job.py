@@ -16,7 +16,7 @@ import numpy as np
 from . import arithmetic_plan
 from .accuracy import accuracy_curve, mean_curve
 from .config import Scenario
-from .epochs import Accuracies, EpochTimes
+from .epochs import Accuracies, EpochTimes, sequence_noise
 from .events import EventLog
 from .measured import MeasuredRun
 from .plan import EVAL, SAVE, TRAIN, Stretch, Where, plan_stretch
@@ -381,19 +381,20 @@ def job_draws(s: Scenario, streams: RunStreams, measured: MeasuredRun | None = N
 
     Only the job stream is drawn from, and only when the scenario has noise:
     epoch times first, then accuracy noise (the order fixes a seed's values).
+    Keyed accuracy noise draws nothing: its key is the seed's (RunStreams.key).
     """
     n = s.job.epochs
-    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+    noisy = s.job.epoch_jitter > 0 or sequence_noise(s)
     rng = streams.job if noisy else None
     a = s.accuracy
     if s.job.epoch_jitter > 0:
         times = EpochTimes(n, None, _gamma_times(n, s.job.epoch_s, s.job.epoch_jitter, rng))
     else:
         times = EpochTimes(n, s.job.epoch_s)
-    if a.noise_sd > 0:
+    if sequence_noise(s):
         accs = Accuracies(n, accuracy_curve(n, a.a_max, a.a_0, a.tau_epochs, a.noise_sd, rng))
     else:
-        accs = Accuracies(n, None, (a.a_max, a.a_0, a.tau_epochs))
+        accs = _closed_form_accuracies(s, streams)
     if measured is not None:
         measured_times = measured.epoch_times(n)
         if measured_times:
@@ -415,9 +416,8 @@ def batch_draws(s: Scenario, runs: list[RunStreams], strategy: CheckpointStrateg
         times = [EpochTimes(n, None, _gamma_times(n, s.job.epoch_s, jitter, r.job)) for r in runs]
     else:
         times = [EpochTimes(n, s.job.epoch_s)] * len(runs)  # immutable: one object serves every run
-    if not a.noise_sd > 0:
-        curve = (a.a_max, a.a_0, a.tau_epochs)
-        return [(t, Accuracies(n, None, curve), None) for t in times]
+    if not sequence_noise(s):
+        return [(t, _closed_form_accuracies(s, r), None) for t, r in zip(times, runs)]
     # accuracy_curve's values, row by row: rng.normal(0.0, sd) is 0.0 + sd * z for z from standard_normal
     # (numpy's random_normal), in the same order after the epoch times drawn above.
     noise = np.empty((len(runs), n))
@@ -439,6 +439,13 @@ def batch_draws(s: Scenario, runs: list[RunStreams], strategy: CheckpointStrateg
     cum = improved.cumsum(axis=1)
     newest = np.maximum.accumulate(np.arange(n + 1) * improved, axis=1)
     return [(t, Accuracies(n, acc[i], best=best[i]), (cum[i].item, newest[i].item)) for i, t in enumerate(times)]
+
+
+def _closed_form_accuracies(s: Scenario, streams: RunStreams) -> Accuracies:
+    """The accuracies of a run without drawn noise: the curve, with keyed noise where the scenario has it."""
+    a = s.accuracy
+    keyed = (streams.key("accuracy_noise"), a.noise_sd) if a.noise_sd > 0 else None
+    return Accuracies(s.job.epochs, None, (a.a_max, a.a_0, a.tau_epochs), keyed=keyed)
 
 
 def _gamma_times(epochs: int, mean_s: float, cv: float, rng: np.random.Generator) -> np.ndarray:

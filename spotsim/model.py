@@ -18,7 +18,7 @@ from .baseline import is_fixed as baseline_is_fixed
 from .baseline import ondemand_baseline
 from .clock import Clock, Done, drive
 from .config import Scenario
-from .epochs import ARRAY_BYTES_PER_EPOCH, MAX_ARRAY_EPOCHS, array_epochs_needed
+from .epochs import ARRAY_BYTES_PER_EPOCH, MAX_ARRAY_EPOCHS, array_epochs_needed, sequence_noise
 from .errors import ScenarioError
 from .events import EventLog
 from .interrupts import build_pattern
@@ -158,7 +158,7 @@ jobs is drawn a few runs at a time (one at a time past this many epochs), so its
 
 def _simulate_batch(s: Scenario, setup: _Setup, seeds: list, limit_ratio: float) -> list[RunResult]:
     """simulate_many's runs of `seeds`, their streams and job draws made for all of them first."""
-    noisy = s.job.epoch_jitter > 0 or s.accuracy.noise_sd > 0
+    noisy = s.job.epoch_jitter > 0 or sequence_noise(s)
     runs = RunStreams.batch(seeds, ("draws", "interrupts") if noisy else ("interrupts",), _scalar_streams(s))
     strategy, pattern, prices = setup.strategy, setup.pattern, setup.prices
     results = []
@@ -305,10 +305,11 @@ def _check_epoch_arrays(s: Scenario, measured) -> None:
     if s.job.epochs > MAX_ARRAY_EPOCHS and (array_epochs_needed(s) or measured is not None):
         raise ScenarioError(
             "job.epochs", s.job.epochs,
-            f"needs per-epoch arrays in memory (epoch jitter, accuracy noise or milestone saves: about "
-            f"{ARRAY_BYTES_PER_EPOCH * s.job.epochs / 1e9:.1f} GB per run), more than the simulator keeps "
-            f"({MAX_ARRAY_EPOCHS:,} epochs): set job.epoch_jitter=0 and accuracy.noise_sd=0 with a strategy "
-            f"other than milestone (then any length runs in constant memory), or fewer, longer epochs")
+            f"needs per-epoch arrays in memory (epoch jitter, accuracy noise drawn in sequence or milestone "
+            f"saves: about {ARRAY_BYTES_PER_EPOCH * s.job.epochs / 1e9:.1f} GB per run), more than the simulator "
+            f"keeps ({MAX_ARRAY_EPOCHS:,} epochs): set job.epoch_jitter=0, and accuracy.noise_draws=keyed (or "
+            f"accuracy.noise_sd=0), with a strategy other than milestone (then any length runs in constant "
+            f"memory), or fewer, longer epochs")
 
 
 def check_deadline(s: Scenario, od_makespan_s: float | None = None, measured=None) -> float:

@@ -79,12 +79,22 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple
     avg = (E * n) / n + V + W * cn / n
     k = min(e0 + int(x / avg), n - 1) if avg > 0 else e0
     if (E * (k + 1) - B0) + (k - e0 + 1) * V + (cnt(k + 1) - c0) * W > x:
+        steps = 0
         while k > e0 and (E * k - B0) + (k - e0) * V + (cnt(k) - c0) * W > x:
             k -= 1
+            steps += 1
+            if steps == WALK_STEPS:  # far from the guess (writes of many epochs' time): bisect the rest
+                k = _first_epoch_after(x, e0, k, E, V, W, B0, e0, c0, cnt)
+                break
     else:
         k += 1
+        steps = 0
         while k < n and not (E * (k + 1) - B0) + (k - e0 + 1) * V + (cnt(k + 1) - c0) * W > x:
             k += 1
+            steps += 1
+            if steps == WALK_STEPS:
+                k = _first_epoch_after(x, k, n, E, V, W, B0, e0, c0, cnt)
+                break
     if k >= n:  # past the end (the cut's rounding): the general path
         return now, stop_at_cut(job, now, notice, ArithmeticStretch(job, start), life)
     tr = E * (k + 1) - B0
@@ -111,6 +121,36 @@ def work_to_cut(job, start: float, cut_at: float, notice, life: int, plan: tuple
     ev = _new(Phase, (EVAL, k + 1, 0.0, since, eval_work, c))
     _commit(job, totals, st, ev, _epoch_end_save(ev, E, V, B0, e0, last))
     return now, _settle_cut(job, totals, st, now, notice, life, SAVE, x - eend, None, (k + 1, 0.0))
+
+
+WALK_STEPS = 16
+"""Epochs a locate walks from its guess before it bisects the rest (the guess, from the mean epoch with its
+share of saves, is off by about as many epochs as one save's write takes: many where epochs are tiny)."""
+
+
+def _first_epoch_after(x: float, lo: int, hi: int, E, V, W, B0, e0: int, c0: int, cnt) -> int:
+    """The first epoch k in [lo, hi) whose last phase ends after offset x, else hi: the linear walks'
+    answer, by bisection (the end offset grows with k, as the same sum of the same rounded terms)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (E * (mid + 1) - B0) + (mid - e0 + 1) * V + (cnt(mid + 1) - c0) * W > x:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _first_time_epoch_after(x: float, lo: int, hi: int, E, V, W, B0, e0: int, s1, I1) -> int:
+    """_first_epoch_after with time-based saves: the first epoch k in [lo, hi) whose validation ends after
+    offset x (with the saves due by its training's end), else hi."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        tau = E * (mid + 1) - B0
+        if tau + (mid - e0 + 1) * V + _saves_by(tau, s1, I1) * W > x:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _saves_by(t: float, s1: float, I1: float) -> int:
@@ -159,6 +199,7 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
     tau = E * (k + 1) - B0
     b = _saves_by(tau, s1, I1)
     prev = None  # (_tau(k - 1), saves due by it), if the search computed them
+    steps = 0
     if tau + (k - e0 + 1) * V + b * W > x:
         while k > e0:
             tp = E * k - B0
@@ -168,6 +209,12 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
                 break
             k -= 1
             tau, b = tp, bp
+            steps += 1
+            if steps == WALK_STEPS:  # far from the guess (a write of many epochs' time): bisect the rest
+                k = _first_time_epoch_after(x, e0, k, E, V, W, B0, e0, s1, I1)
+                tau = E * (k + 1) - B0
+                b = _saves_by(tau, s1, I1)
+                break
     else:
         while True:
             prev = (tau, b)
@@ -177,6 +224,13 @@ def _time_based_to_cut(job, start: float, cut_at: float, notice, life: int):
             tau = E * (k + 1) - B0
             b = _saves_by(tau, s1, I1)
             if tau + (k - e0 + 1) * V + b * W > x:
+                break
+            steps += 1
+            if steps == WALK_STEPS:
+                k, prev = _first_time_epoch_after(x, k + 1, n, E, V, W, B0, e0, s1, I1), None
+                if k < n:
+                    tau = E * (k + 1) - B0
+                    b = _saves_by(tau, s1, I1)
                 break
     if k >= n:
         return _stretch_to_cut(job, start, cut_at, notice, life)

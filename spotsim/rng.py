@@ -10,7 +10,8 @@ Purposes: the job's noise (epoch times, accuracy noise), the interrupts
 (preemption times, a trace's random start), notice delivery (does the notice
 reach the job), the notice step (how much of the step in flight remains) and
 capacity waits. Every stream is created on first use; the scalar streams use
-Python's `random.Random`, cheaper to create than a numpy generator.
+Python's `random.Random`, cheaper to create than a numpy generator. Keyed
+accuracy noise takes a key of its own (RunStreams.key), not a stream.
 
 Creating the streams is a large share of a short run's cost, so RunStreams
 takes a faster route to exactly the generators `stream_seed` defines (the
@@ -218,6 +219,11 @@ class RunStreams:
                 else:
                     run._interrupts = stream
         return runs
+
+    def key(self, name: str) -> int:
+        """A 64-bit key of this run for `name` (the low half of stream_seed(seed, name)): for values that
+        are a function of the seed and an index rather than draws in turn (keyed accuracy noise)."""
+        return int.from_bytes(self._digest(name)[:8], "little")
 
     @property
     def job(self) -> np.random.Generator:

@@ -33,12 +33,12 @@ SEEDS = st.lists(st.one_of(st.integers(0, 2**40), st.tuples(st.integers(0, 2**31
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), strategy=st.sampled_from(STRATEGY_NAMES), pattern=st.sampled_from(PATTERN_NAMES),
-       noise=st.sampled_from([0.0, 0.004, 0.05]), seeds=SEEDS)
-def test_simulate_many_gives_each_seeds_simulate(data, strategy, pattern, noise, seeds):
+       noise=st.sampled_from([0.0, 0.004, 0.05]), draws=st.sampled_from(["sequence", "keyed"]), seeds=SEEDS)
+def test_simulate_many_gives_each_seeds_simulate(data, strategy, pattern, noise, draws, seeds):
     """Bit for bit, with the scenario's baseline worked out by the batch's first run or kept from before
-    (noise 0.05 clips accuracies at 0; milestone's saves follow the noise)."""
+    (noise 0.05 clips accuracies at 0; milestone's saves follow the noise, drawn or keyed)."""
     s, _ = data.draw(scenarios(strategy, pattern))
-    s = s.with_values({"accuracy.noise_sd": noise})
+    s = s.with_values({"accuracy.noise_sd": noise, "accuracy.noise_draws": draws})
     many = simulate_many(s, seeds)
     assert [_fields(r) for r in many] == [_fields(simulate(s, seed)) for seed in seeds]
     again = simulate_many(s, seeds)  # the scenario's setup (and any baseline it keeps) made by the first call
