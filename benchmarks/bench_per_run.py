@@ -12,11 +12,13 @@ epochs  Microseconds per run against the epoch count N (100, 1,000, 10,000, 100,
         job.eval_s = 200/N and checkpoint.every_epochs = max(1, N // 20) (a save every 5% of the
         job). Every N meets the same preemptions at the same times (same seeds), so the lifetimes
         and saves per run (printed beside the times) stay the same and any growth of the time is
-        the cost of the epoch count itself. Three series: the fixed strategy with the scenario's
-        accuracy noise (accuracy.noise_sd=0.004: one normal draw per epoch per run, a numpy cost
-        that does grow with N), the fixed strategy without noise, and adaptive (time-based saves)
-        without noise. Read the "vs N=100" column: 1.0 is flat, 10x per decade is linear in N
-        (before the rewrite a run planned epoch by epoch, so its cost grew with N).
+        the cost of the epoch count itself. Five series: the fixed strategy with the scenario's
+        accuracy noise (accuracy.noise_sd=0.004 drawn in sequence: one normal draw per epoch per
+        run, a numpy cost that does grow with N), the fixed strategy without noise, adaptive
+        (time-based saves) without noise, and fixed and adaptive with the noise keyed
+        (accuracy.noise_draws=keyed: only the epochs read are computed). Read the "vs N=100"
+        column: 1.0 is flat, 10x per decade is linear in N (before the rewrite a run planned epoch
+        by epoch, so its cost grew with N).
 rates   Microseconds per run and per VM lifetime against the rate (1-64 preemptions/h), the
         study job, fixed strategy, Poisson. Lifetimes per run are preemptions + 1 (RunResult has
         no lifetime count; the identity is checked against the event log's vm_start records on a
@@ -82,8 +84,10 @@ EPOCH_COUNTS = (100, 1_000, 10_000, 100_000)
 TRAIN_S, EVAL_S = 3800.0, 200.0
 """The study job's training and validation seconds (100 epochs of 38 s and 2 s), held constant."""
 EPOCH_SERIES = (("fixed, noise 0.004", "fixed", None), ("fixed, noise 0", "fixed", 0.0),
-                ("adaptive, noise 0", "adaptive", 0.0))
-"""(label, strategy, accuracy.noise_sd; None: the scenario's own)."""
+                ("adaptive, noise 0", "adaptive", 0.0), ("fixed, keyed noise 0.004", "fixed", "keyed"),
+                ("adaptive, keyed noise 0.004", "adaptive", "keyed"))
+"""(label, strategy, accuracy.noise_sd; None: the scenario's own; "keyed": the scenario's, keyed
+(accuracy.noise_draws=keyed))."""
 RATES = (1, 2, 4, 8, 16, 32, 64)
 README_SWEEP = {"strategies": 3, "patterns": 3, "rates": 20, "replications": 200}
 """The default sweep as README states it: 36,000 runs with break-even finding."""
@@ -128,7 +132,9 @@ def epoch_sets(n: int, strategy: str, noise_sd) -> list[str]:
     sets = ["interrupts.rate_per_h=4", "interrupts.pattern=poisson", f"checkpoint.strategy={strategy}",
             f"job.epochs={n}", f"job.epoch_s={TRAIN_S / n!r}", f"job.eval_s={EVAL_S / n!r}",
             f"checkpoint.every_epochs={max(1, n // 20)}"]
-    if noise_sd is not None:
+    if noise_sd == "keyed":
+        sets.append("accuracy.noise_draws=keyed")
+    elif noise_sd is not None:
         sets.append(f"accuracy.noise_sd={noise_sd!r}")
     return sets
 
