@@ -2,7 +2,7 @@
 
 Runs are timed as a sweep makes them, in chunks of sweep.CHUNK_REPLICATIONS seeds per
 model.simulate_many call (streams seeded and noise drawn for the chunk at once), and one at a
-time with model.simulate, as `spotsim run` makes them.
+time with model.simulate (as a run with an event log is made).
 
 A second table times the same job (fixed strategy) with a deadline of 1.5x its
 on-demand makespan under each policy, against the run without a deadline: a

@@ -14,7 +14,7 @@ import click
 from .config import load_scenario
 from .errors import SpotsimError
 from .events import EventLog
-from .model import simulate
+from .model import simulate, simulate_many
 from .results import METRICS, ZONE_METRICS, summarise
 
 
@@ -56,18 +56,16 @@ def run(scenario, seed, replications, sets, events_path, as_json):
     """Simulate SCENARIO (YAML files, later ones layered over earlier ones)."""
     s = load_or_fail(scenario, sets)
     results = []
-    for i in range(replications):
-        log = None
-        if events_path and i == 0:
-            try:
-                log = EventLog(events_path)
-            except OSError as exc:
-                raise click.ClickException(f"--events {events_path}: cannot write ({exc.strerror})") from None
+    if events_path and replications > 0:
         try:
-            results.append(simulate(s, (seed, i), events=log))
+            log = EventLog(events_path)
+        except OSError as exc:
+            raise click.ClickException(f"--events {events_path}: cannot write ({exc.strerror})") from None
+        try:
+            results.append(simulate(s, (seed, 0), events=log))
         finally:
-            if log is not None:
-                log.close()
+            log.close()
+    results += simulate_many(s, [(seed, i) for i in range(len(results), replications)])
     if replications == 1:
         out = results[0].metrics()
     else:

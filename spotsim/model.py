@@ -142,7 +142,9 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
     gc.disable()
     try:
         results = []
-        size = max(1, BATCH_EPOCHS // max(1, s.job.epochs)) if array_epochs_needed(s) else len(seeds)
+        size = BATCH_RUNS
+        if array_epochs_needed(s):
+            size = min(size, max(1, BATCH_EPOCHS // max(1, s.job.epochs)))
         for start in range(0, len(seeds), size):
             results += _simulate_batch(s, setup, seeds[start:start + size], limit_ratio)
     finally:
@@ -151,6 +153,8 @@ def simulate_many(scenario: Scenario, seeds, pattern=None, limit_ratio: float = 
     return results
 
 
+BATCH_RUNS = 256
+"""Most runs simulate_many makes streams and draws for at once (their generators are a few KB each)."""
 BATCH_EPOCHS = 1_000_000
 """Most epochs of per-epoch arrays simulate_many draws at once (runs x epochs; ~40 MB): a batch of long
 jobs is drawn a few runs at a time (one at a time past this many epochs), so its memory stays a run's."""

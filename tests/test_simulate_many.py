@@ -137,3 +137,17 @@ def test_runs_make_no_reference_cycles_so_pausing_the_collector_keeps_nothing(da
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_long_list_of_seeds_is_simulated_a_batch_at_a_time(monkeypatch):
+    """Streams are made for at most BATCH_RUNS runs at once, whatever the number of seeds."""
+    import spotsim.model as model
+
+    sizes = []
+    real = model.batch_draws
+    monkeypatch.setattr(model, "batch_draws", lambda s, runs, strategy: sizes.append(len(runs)) or real(s, runs, strategy))
+    monkeypatch.setattr(model, "BATCH_RUNS", 4)
+    s = load_scenario([ROOT / "scenarios/study/base.yaml"], ["interrupts.rate_per_h=4"])
+    seeds = [(6, i) for i in range(10)]
+    assert [_fields(r) for r in simulate_many(s, seeds)] == [_fields(simulate(s, seed)) for seed in seeds]
+    assert sizes == [4, 4, 2]
