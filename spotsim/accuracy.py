@@ -86,5 +86,16 @@ def accuracy_curve(epochs: int, a_max: float, a_0: float, tau_epochs: float, noi
     """Validation accuracy after epochs 1..epochs (index 0 is epoch 1), clipped to [0, 1]."""
     acc = mean_curve(epochs, a_max, a_0, tau_epochs)
     if noise_sd > 0 and rng is not None:
-        acc = acc + rng.normal(0.0, noise_sd, size=epochs)
+        return noisy_accuracies(acc, rng.standard_normal(epochs), noise_sd)
     return np.minimum(np.maximum(acc, 0.0), 1.0)
+
+
+def noisy_accuracies(mean: np.ndarray, z: np.ndarray, sd: float) -> np.ndarray:
+    """The mean curve plus noise sd x z, clipped to [0, 1], computed in z's memory (each row of a 2-D z):
+    mean + (0.0 + sd * z), the values mean + rng.normal(0.0, sd) gives (numpy's random_normal is
+    loc + scale * a standard normal) for z the same standard normals."""
+    z *= sd
+    z += 0.0
+    np.add(mean, z, out=z)
+    np.maximum(z, 0.0, out=z)
+    return np.minimum(z, 1.0, out=z)

@@ -93,16 +93,12 @@ class Accuracies:
     def values(self) -> np.ndarray:
         """All accuracies as an array (milestone's saves and the list planner need them)."""
         if self.array is None:
-            from .accuracy import keyed_normals, mean_curve, noiseless_curve
+            from .accuracy import keyed_normals, mean_curve, noiseless_curve, noisy_accuracies
             if self.keyed is None:
                 self.array = noiseless_curve(self.n, *self.curve)
             else:
                 key, sd = self.keyed
-                noise = keyed_normals(key, self.n)
-                noise *= sd
-                noise += 0.0
-                acc = np.add(mean_curve(self.n, *self.curve), noise, out=noise)
-                self.array = np.minimum(np.maximum(acc, 0.0, out=acc), 1.0, out=acc)
+                self.array = noisy_accuracies(mean_curve(self.n, *self.curve), keyed_normals(key, self.n), sd)
         return self.array
 
     def slice(self, a: int, b: int) -> list[float]:
@@ -120,15 +116,19 @@ class Accuracies:
             self._best = np.maximum.accumulate(self.values())
         return self._best
 
-    def improvement_saves(self) -> np.ndarray:
-        """milestone's epoch-end saves: entry k (1..n) is True when epoch k's accuracy beats every one
-        before it (epoch 1 always does); entry 0 is False."""
-        acc = self.values()
-        saves = np.zeros(self.n + 1, dtype=bool)
-        if self.n:
-            saves[1] = True
-            np.greater(acc[1:], self._running_best()[:-1], out=saves[2:])
-        return saves
+
+
+def improvement_saves(acc: np.ndarray) -> tuple:
+    """milestone's epoch-end saves for each row of accuracies (n >= 1 epochs, as job.epochs is): (the running best of
+    the row, cnt, last), where cnt[k] counts the saves after epochs 1..k and last[k] is the newest
+    saving epoch <= k (0: none), k = 0..n. Epoch k saves when its accuracy beats every one before it
+    (epoch 1 always does)."""
+    rows, n = acc.shape
+    best = np.maximum.accumulate(acc, axis=1)
+    saves = np.zeros((rows, n + 1), dtype=bool)
+    saves[:, 1] = True
+    np.greater(acc[:, 1:], best[:, :-1], out=saves[:, 2:])
+    return best, saves.cumsum(axis=1), np.maximum.accumulate(np.arange(n + 1) * saves, axis=1)
 
 
 def array_epochs_needed(s) -> bool:

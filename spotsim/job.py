@@ -14,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import arithmetic_plan
-from .accuracy import accuracy_curve, mean_curve
+from .accuracy import accuracy_curve, mean_curve, noisy_accuracies
 from .config import Scenario
-from .epochs import Accuracies, EpochTimes, sequence_noise
+from .epochs import Accuracies, EpochTimes, improvement_saves, sequence_noise
 from .events import EventLog
 from .measured import MeasuredRun
 from .plan import EVAL, SAVE, TRAIN, Stretch, Where, plan_stretch
@@ -418,27 +418,15 @@ def batch_draws(s: Scenario, runs: list[RunStreams], strategy: CheckpointStrateg
         times = [EpochTimes(n, s.job.epoch_s)] * len(runs)  # immutable: one object serves every run
     if not sequence_noise(s):
         return [(t, _closed_form_accuracies(s, r), None) for t, r in zip(times, runs)]
-    # accuracy_curve's values, row by row: rng.normal(0.0, sd) is 0.0 + sd * z for z from standard_normal
-    # (numpy's random_normal), in the same order after the epoch times drawn above.
+    # accuracy_curve's values, row by row, from each run's standard normals drawn after its epoch times
     noise = np.empty((len(runs), n))
     for r, row in zip(runs, noise):
         r.job.standard_normal(out=row)
-    noise *= a.noise_sd
-    noise += 0.0
-    acc = noise
-    np.add(mean_curve(n, a.a_max, a.a_0, a.tau_epochs), noise, out=acc)
-    np.maximum(acc, 0.0, out=acc)
-    np.minimum(acc, 1.0, out=acc)
-    if not (isinstance(strategy, OnImprovement) and n):
+    acc = noisy_accuracies(mean_curve(n, a.a_max, a.a_0, a.tau_epochs), noise, a.noise_sd)
+    if not isinstance(strategy, OnImprovement):
         return [(t, Accuracies(n, row), None) for t, row in zip(times, acc)]
-    # Accuracies.improvement_saves and _epoch_saves, by rows
-    best = np.maximum.accumulate(acc, axis=1)
-    improved = np.zeros((len(runs), n + 1), dtype=bool)
-    improved[:, 1] = True
-    np.greater(acc[:, 1:], best[:, :-1], out=improved[:, 2:])
-    cum = improved.cumsum(axis=1)
-    newest = np.maximum.accumulate(np.arange(n + 1) * improved, axis=1)
-    return [(t, Accuracies(n, acc[i], best=best[i]), (cum[i].item, newest[i].item)) for i, t in enumerate(times)]
+    best, cnt, last = improvement_saves(acc)  # _epoch_saves, by rows
+    return [(t, Accuracies(n, acc[i], best=best[i]), (cnt[i].item, last[i].item)) for i, t in enumerate(times)]
 
 
 def _closed_form_accuracies(s: Scenario, streams: RunStreams) -> Accuracies:
@@ -471,8 +459,6 @@ def _epoch_saves(job: Job):
         m = strategy.every_epochs
         return (lambda k: k // m), (lambda k: (k // m) * m)
     if isinstance(strategy, OnImprovement):
-        saves = job.accuracies.improvement_saves()
-        cum = saves.cumsum()
-        newest = np.maximum.accumulate(np.arange(saves.size) * saves)  # k where epoch k saves, else 0
-        return cum.item, newest.item  # a[k] as a Python int, without a Python frame per call
+        _, cnt, last = improvement_saves(job.accuracies.values()[None, :])
+        return cnt[0].item, last[0].item  # a[k] as a Python int, without a Python frame per call
     return (lambda k: 0), (lambda k: 0)
